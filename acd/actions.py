@@ -1,0 +1,64 @@
+"""Outputs for adapters: what the outside world must now do, named as imperatives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from acd.ids import AgentId, CallId, ReservationId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferCall:
+    """Ring ``agent_id`` with ``call_id`` until ``deadline``."""
+
+    reservation_id: ReservationId
+    call_id: CallId
+    agent_id: AgentId
+    deadline: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetractOffer:
+    """Stop ringing the agent: the offer timed out or the caller hung up."""
+
+    reservation_id: ReservationId
+    call_id: CallId
+    agent_id: AgentId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectCall:
+    """Bridge the caller to the agent who accepted."""
+
+    call_id: CallId
+    agent_id: AgentId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlayAnnouncement:
+    """Tell a waiting caller their position and estimated wait (None: not enough data)."""
+
+    call_id: CallId
+    position: int  # 1 is next
+    ewt_seconds: float | None
+    offer_callback: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferToSite:
+    """Send the call to another centre (a backup site or answering service) by SIP URI."""
+
+    call_id: CallId
+    site: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RejectCall:
+    """Refuse the call (busy): it never reached a queue."""
+
+    call_id: CallId
+    reason: str
+
+
+Action = OfferCall | RetractOffer | ConnectCall | PlayAnnouncement | TransferToSite | RejectCall

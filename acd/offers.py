@@ -1,0 +1,28 @@
+"""Reservations: an offer of one call to one agent, with a deadline."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from acd.ids import ReservationId
+from acd.states import ReservationState
+
+if TYPE_CHECKING:
+    from acd.agents import Agent
+    from acd.calls import Call
+    from acd.timers import Timer
+
+
+class Reservation:
+    __slots__ = ("agent", "call", "deadline", "id", "offered_at", "state", "timer")
+
+    def __init__(
+        self, reservation_id: ReservationId, call: Call, agent: Agent, now: float, deadline: float
+    ) -> None:
+        self.id = reservation_id
+        self.call = call
+        self.agent = agent
+        self.offered_at = now
+        self.deadline = deadline
+        self.state = ReservationState.PENDING
+        self.timer: Timer | None = None

@@ -1,0 +1,86 @@
+"""A queue at run time: its configuration, its members, its profiles and its statistics."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from acd.config import QueueConfig
+from acd.estimates import RollingMean
+from acd.ids import Language, Skill
+from acd.profiles import Profile, SkillNeeds
+from acd.states import AgentStatus
+
+if TYPE_CHECKING:
+    from acd.agents import Agent
+
+ProfileKey = tuple[SkillNeeds, Language | None, int]
+
+
+class QueueRuntime:
+    __slots__ = ("aht", "config", "id", "members", "profiles", "size")
+
+    def __init__(self, config: QueueConfig) -> None:
+        self.id = config.id
+        self.config = config
+        self.members: set[Agent] = set()  # agents configured to serve this queue
+        self.profiles: dict[ProfileKey, Profile] = {}
+        self.size = 0  # calls in this queue, waiting or ringing an agent
+        self.aht = RollingMean()  # talk + hold + wrap-up of calls answered from here
+
+    def needs(
+        self,
+        extra_skills: dict[Skill, int] | None,
+        language: Language | None,
+        relax_level: int,
+    ) -> ProfileKey:
+        """The requirements of a call of this queue, loosened by ``relax_level`` steps."""
+        config = self.config
+        skills: dict[Skill, int] = dict(config.skills)
+        if extra_skills:
+            for skill, level in extra_skills.items():
+                skills[skill] = max(level, skills.get(skill, 0))
+        lang = language if language is not None else config.language
+        if relax_level:
+            step = config.relaxation[relax_level - 1]
+            if step.lower_levels_by:
+                skills = {s: max(1, lvl - step.lower_levels_by) for s, lvl in skills.items()}
+            if step.any_language:
+                lang = None
+        return (tuple(sorted(skills.items())), lang, config.language_level)
+
+    def profile(self, key: ProfileKey) -> Profile:
+        """The profile for these requirements, built (one scan of the members) on first use."""
+        profile = self.profiles.get(key)
+        if profile is None:
+            profile = Profile(self, *key)
+            self.profiles[key] = profile
+            for agent in sorted(self.members, key=_by_order):
+                enrol(profile, agent)
+        return profile
+
+
+def enrol(profile: Profile, agent: Agent) -> None:
+    """Make ``agent`` a member of ``profile`` if they are eligible for it."""
+    if not profile.admits(agent):
+        return
+    profile.members.add(agent)
+    agent.profiles.append(profile)
+    if agent.logged_in:
+        profile.staffed += 1
+    if agent.status is AgentStatus.READY:
+        profile.ready += 1
+    if agent.available:
+        profile.push_available(agent)
+
+
+def withdraw(profile: Profile, agent: Agent) -> None:
+    """Remove ``agent`` from ``profile``; their heap entries go stale on their own."""
+    profile.members.discard(agent)
+    if agent.logged_in:
+        profile.staffed -= 1
+    if agent.status is AgentStatus.READY:
+        profile.ready -= 1
+
+
+def _by_order(agent: Agent) -> int:
+    return agent.order

@@ -1,0 +1,155 @@
+"""The state machines of agents, calls and reservations, as data.
+
+Each machine is an enum of states and a transition table from
+``(state, trigger)`` to the next state. The engine never assigns a state
+directly: it asks the table, so a transition the table lacks is a bug in the
+engine and fails loudly (``InvalidTransition``), while a command that is wrong
+for the current state is refused earlier, as ``CommandRejected``.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TypeVar
+
+K = TypeVar("K", bound=Enum)
+
+
+class InvalidTransition(AssertionError):
+    """The engine tried a transition its table does not allow: a bug, never user input."""
+
+
+class AgentStatus(Enum):
+    """What the agent chose: the supervisor-visible presence."""
+
+    LOGGED_OUT = "logged_out"
+    READY = "ready"
+    NOT_READY = "not_ready"
+
+
+class AgentState(Enum):
+    """What the system is doing with the agent, independent of their status."""
+
+    IDLE = "idle"
+    RESERVED = "reserved"  # an offer is ringing
+    TALKING = "talking"
+    HELD = "held"
+    WRAP_UP = "wrap_up"
+    NOT_RESPONDING = "not_responding"  # the device is unreachable
+
+
+class CallState(Enum):
+    ARRIVED = "arrived"
+    QUEUED = "queued"
+    OFFERED = "offered"
+    CONNECTED = "connected"
+    HELD = "held"
+    ENDED = "ended"
+
+
+class Outcome(Enum):
+    """How a call left the centre: exactly one per call."""
+
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    SHORT_ABANDONED = "short_abandoned"  # hung up within the queue's short-abandon threshold
+    OVERFLOWED = "overflowed"  # sent to another site
+    BLOCKED = "blocked"  # refused before reaching a queue
+    SELF_SERVED = "self_served"  # left the queue for self-service or a callback
+
+
+class ReservationState(Enum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+
+class Trigger(Enum):
+    """What can move an agent, call or reservation."""
+
+    LOGIN = "login"
+    LOGOUT = "logout"
+    READY = "ready"
+    NOT_READY = "not_ready"
+    OFFER = "offer"
+    ACCEPT = "accept"
+    REJECT = "reject"
+    TIME_OUT = "time_out"
+    CANCEL = "cancel"
+    HOLD = "hold"
+    RETRIEVE = "retrieve"
+    END = "end"
+    END_WITHOUT_WRAP_UP = "end_without_wrap_up"
+    FINISH_WRAP_UP = "finish_wrap_up"
+    DEVICE_LOST = "device_lost"
+    DEVICE_RESTORED = "device_restored"
+    ADMIT = "admit"
+    REQUEUE = "requeue"
+    LEAVE = "leave"  # abandon, overflow, block, self-service
+
+
+T = Trigger
+A = AgentState
+AGENT_STATE_TRANSITIONS: dict[tuple[AgentState, Trigger], AgentState] = {
+    (A.IDLE, T.OFFER): A.RESERVED,
+    (A.RESERVED, T.ACCEPT): A.TALKING,
+    (A.RESERVED, T.REJECT): A.IDLE,
+    (A.RESERVED, T.TIME_OUT): A.IDLE,
+    (A.RESERVED, T.CANCEL): A.IDLE,
+    (A.TALKING, T.HOLD): A.HELD,
+    (A.HELD, T.RETRIEVE): A.TALKING,
+    (A.TALKING, T.END): A.WRAP_UP,
+    (A.HELD, T.END): A.WRAP_UP,
+    (A.TALKING, T.END_WITHOUT_WRAP_UP): A.IDLE,
+    (A.HELD, T.END_WITHOUT_WRAP_UP): A.IDLE,
+    (A.WRAP_UP, T.FINISH_WRAP_UP): A.IDLE,
+    (A.IDLE, T.DEVICE_LOST): A.NOT_RESPONDING,
+    (A.NOT_RESPONDING, T.DEVICE_RESTORED): A.IDLE,
+}
+
+S = AgentStatus
+AGENT_STATUS_TRANSITIONS: dict[tuple[AgentStatus, Trigger], AgentStatus] = {
+    (S.LOGGED_OUT, T.LOGIN): S.NOT_READY,
+    (S.NOT_READY, T.READY): S.READY,
+    (S.READY, T.READY): S.READY,
+    (S.READY, T.NOT_READY): S.NOT_READY,
+    (S.NOT_READY, T.NOT_READY): S.NOT_READY,  # a new reason code
+    (S.READY, T.LOGOUT): S.LOGGED_OUT,
+    (S.NOT_READY, T.LOGOUT): S.LOGGED_OUT,
+}
+
+C = CallState
+CALL_TRANSITIONS: dict[tuple[CallState, Trigger], CallState] = {
+    (C.ARRIVED, T.ADMIT): C.QUEUED,
+    (C.ARRIVED, T.LEAVE): C.ENDED,
+    (C.QUEUED, T.REQUEUE): C.QUEUED,  # moved to another queue, keeping its place in time
+    (C.QUEUED, T.OFFER): C.OFFERED,
+    (C.QUEUED, T.LEAVE): C.ENDED,
+    (C.OFFERED, T.REJECT): C.QUEUED,
+    (C.OFFERED, T.TIME_OUT): C.QUEUED,
+    (C.OFFERED, T.ACCEPT): C.CONNECTED,
+    (C.OFFERED, T.LEAVE): C.ENDED,
+    (C.CONNECTED, T.HOLD): C.HELD,
+    (C.HELD, T.RETRIEVE): C.CONNECTED,
+    (C.CONNECTED, T.END): C.ENDED,
+    (C.HELD, T.END): C.ENDED,
+}
+
+R = ReservationState
+RESERVATION_TRANSITIONS: dict[tuple[ReservationState, Trigger], ReservationState] = {
+    (R.PENDING, T.ACCEPT): R.ACCEPTED,
+    (R.PENDING, T.REJECT): R.REJECTED,
+    (R.PENDING, T.TIME_OUT): R.TIMED_OUT,
+    (R.PENDING, T.CANCEL): R.CANCELLED,
+}
+del T, A, S, C, R
+
+
+def next_state(table: dict[tuple[K, Trigger], K], state: K, trigger: Trigger) -> K:
+    """The state ``trigger`` leads to from ``state``, or ``InvalidTransition``."""
+    try:
+        return table[(state, trigger)]
+    except KeyError:
+        raise InvalidTransition(f"{trigger.value} is not allowed in {state.value}") from None

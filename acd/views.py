@@ -1,0 +1,113 @@
+"""Read-only snapshots of the engine's state, for adapters, tests and the API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from acd.ids import AgentId, CallId, QueueId, ReservationId
+from acd.states import AgentState, AgentStatus, CallState
+
+if TYPE_CHECKING:
+    from acd.agents import Agent
+    from acd.calls import Call
+    from acd.queues import QueueRuntime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentView:
+    """An agent's status, state and what they are busy with."""
+
+    id: AgentId
+    status: AgentStatus
+    state: AgentState
+    reason: str | None
+    pending_status: AgentStatus | None
+    call_id: CallId | None
+    reservation_id: ReservationId | None
+    offered_call_id: CallId | None
+    misses: int
+    calls_answered: int
+
+    @classmethod
+    def of(cls, agent: Agent) -> AgentView:
+        res = agent.reservation
+        return cls(
+            id=agent.id,
+            status=agent.status,
+            state=agent.state,
+            reason=agent.reason,
+            pending_status=None if agent.pending is None else agent.pending[0],
+            call_id=None if agent.call is None else agent.call.id,
+            reservation_id=None if res is None else res.id,
+            offered_call_id=None if res is None else res.call.id,
+            misses=agent.misses,
+            calls_answered=agent.calls_answered,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallView:
+    """A call still in the centre."""
+
+    id: CallId
+    queue_id: QueueId
+    state: CallState
+    priority: int
+    arrived_at: float
+    enqueued_at: float | None
+    agent_id: AgentId | None
+    offered_to: AgentId | None
+    waiting_for: AgentId | None  # the preferred agent during an affinity window
+    relax_level: int
+    position: int | None  # 1 is next, among calls with the same requirements
+
+    @classmethod
+    def of(cls, call: Call) -> CallView:
+        res = call.reservation
+        position = None
+        if call.entry is not None and call.affinity_agent is None and call.profile is not None:
+            position = call.profile.position(call.entry) + 1
+        return cls(
+            id=call.id,
+            queue_id=call.queue.id,
+            state=call.state,
+            priority=call.priority,
+            arrived_at=call.arrived_at,
+            enqueued_at=call.enqueued_at,
+            agent_id=None if call.agent is None else call.agent.id,
+            offered_to=None if res is None else res.agent.id,
+            waiting_for=None if call.affinity_agent is None else call.affinity_agent.id,
+            relax_level=call.relax_level,
+            position=position,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueStats:
+    """Live figures of one queue."""
+
+    queue_id: QueueId
+    size: int  # waiting or ringing
+    waiting: int
+    oldest_enqueued_at: float | None
+    staffed: int  # logged-in members
+    ready: int
+    available: int
+    aht_seconds: float | None
+
+    @classmethod
+    def of(cls, queue: QueueRuntime, calls: Iterable[Call]) -> QueueStats:
+        mine = [c for c in calls if c.queue is queue and c.state is CallState.QUEUED]
+        members = queue.members
+        return cls(
+            queue_id=queue.id,
+            size=queue.size,
+            waiting=len(mine),
+            oldest_enqueued_at=min((c.enqueued_at or 0.0 for c in mine), default=None),
+            staffed=sum(1 for a in members if a.logged_in),
+            ready=sum(1 for a in members if a.status is AgentStatus.READY),
+            available=sum(1 for a in members if a.available),
+            aht_seconds=queue.aht.mean,
+        )

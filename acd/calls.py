@@ -94,6 +94,11 @@ class Call:
         assert self.enqueued_at is not None
         return (-self.priority, self.enqueued_at, -self.queue.config.weight, self.order, self)
 
+    def rank(self) -> tuple[float, ...]:
+        """Orders this call's timers against others due at the same moment: first served first."""
+        assert self.enqueued_at is not None
+        return (-self.priority, self.enqueued_at, -self.queue.config.weight, self.order)
+
     def cancel_timers(self) -> None:
         for timer in self.timers.values():
             timer.cancel()

@@ -86,6 +86,7 @@ from acd.views import AgentView, CallView, QueueStats
 _BUSY = frozenset({AgentState.RESERVED, AgentState.TALKING, AgentState.HELD, AgentState.WRAP_UP})
 _IN_QUEUE = frozenset({CallState.QUEUED, CallState.OFFERED})
 _DEFAULT_REVIEW_SECONDS = 30.0
+_OVERFLOW_RETRY_SECONDS = 10.0
 
 
 class Step:
@@ -158,6 +159,7 @@ class Engine:
             rejected.step = self._finish()  # type: ignore[attr-defined]
             raise
         self._settle(now)
+        self._fire_due(now)  # deadlines the command itself set for now, e.g. an overdue overflow
         return self._finish()
 
     def advance(self, now: float) -> Step:
@@ -284,7 +286,6 @@ class Engine:
         if state is not None:
             new_state = next_state(AGENT_STATE_TRANSITIONS, old_state, state)
             if new_state is AgentState.IDLE:
-                agent.idle_since = now
                 if agent.pending is not None:  # a status asked for during the call
                     wanted, why = agent.pending
                     agent.pending = None
@@ -309,6 +310,7 @@ class Engine:
         if was_available and not agent.available:
             agent.avail_token += 1  # its entries in the profiles' heaps are now stale
         elif agent.available and not was_available:
+            agent.idle_since = now  # longest idle counts from when they could take a call
             self._freed.append(agent)
         self._seq += 1
         self._events.append(
@@ -409,6 +411,7 @@ class Engine:
             raise CommandRejected(
                 "already_logged_in", f"agent {agent.id} is logged in", agent.status.value
             )
+        agent.calls_answered = 0  # "fewest calls" counts from login
         self._agent_event(agent, now, status=Trigger.LOGIN, reason="login")
 
     def _agent_went_ready(self, cmd: AgentWentReady, now: float) -> None:
@@ -529,16 +532,30 @@ class Engine:
         assert call.enqueued_at is not None
         call.queue = queue
         call.visited.add(queue.id)
-        waited = now - call.enqueued_at
-        call.relax_level = sum(1 for s in queue.config.relaxation if s.after_seconds <= waited)
-        call.profile = queue.profile(queue.needs(call.skills, call.language, call.relax_level))
+        call.profile = None
+        self._catch_up(call, now)
         queue.size += 1
         self._call_event(call, trigger, now, reason=reason)
+
+    def _catch_up(self, call: Call, now: float) -> None:
+        """Bring the call's requirements to the relaxation level its wait so far has earned."""
+        assert call.enqueued_at is not None
+        queue = call.queue
+        relaxation = queue.config.relaxation
+        level = 0
+        if relaxation:
+            waited = now - call.enqueued_at
+            level = sum(1 for step in relaxation if step.after_seconds <= waited)
+        if call.profile is None or level != call.relax_level:
+            call.relax_level = level
+            call.profile = queue.profile(queue.needs(call.skills, call.language, level))
 
     # == routing ================================================================
 
     def _route(self, call: Call, now: float, *, affinity: bool = False) -> None:
         """Offer a queued call to the best available agent, or make it wait."""
+        if call.queue.config.relaxation:
+            self._catch_up(call, now)  # it may have been ringing when a step came due
         profile = call.profile
         assert profile is not None
         if affinity and call.queue.config.affinity is not AffinityMode.OFF:
@@ -551,6 +568,7 @@ class Engine:
                 if (
                     window > 0
                     and preferred.status is AgentStatus.READY
+                    and preferred.state is not AgentState.NOT_RESPONDING
                     and preferred.pending is None
                 ):
                     self._wait_for(call, preferred, now, window)
@@ -796,7 +814,8 @@ class Engine:
             agent.wrap_up_timer = self._timers.set(now + wrap, TimerKind.WRAP_UP_END, agent)
             self._agent_event(agent, now, state=Trigger.END, call_id=call.id)
         else:
-            call.queue.aht.add(now - (call.connected_at or now))
+            assert call.connected_at is not None
+            call.queue.aht.add(now - call.connected_at)
             agent.call = None
             self._agent_event(agent, now, state=Trigger.END_WITHOUT_WRAP_UP, call_id=call.id)
 
@@ -858,21 +877,18 @@ class Engine:
     # == waiting: timers, relaxation, announcements, overflow ==================================
 
     def _arm_queue_timers(self, call: Call, now: float) -> None:
-        assert call.enqueued_at is not None
         config = call.queue.config
-        if call.relax_level < len(config.relaxation):
-            step = config.relaxation[call.relax_level]
-            call.timers[TimerKind.RELAX] = self._timers.set(
-                max(now, call.enqueued_at + step.after_seconds), TimerKind.RELAX, call
-            )
+        self._arm_relax(call)
         self._arm_wait_limit(call, now)
         every = config.announce_every_seconds
         if every is None and any(r.when is OverflowCondition.EWT_OVER for r in config.overflow):
             every = _DEFAULT_REVIEW_SECONDS
         if every is not None:
-            call.timers[TimerKind.REVIEW] = self._timers.set(now + every, TimerKind.REVIEW, call)
+            call.timers[TimerKind.REVIEW] = self._timers.set(
+                now + every, TimerKind.REVIEW, call, call.rank()
+            )
 
-    def _arm_wait_limit(self, call: Call, now: float) -> None:
+    def _arm_wait_limit(self, call: Call, now: float, not_before: float | None = None) -> None:
         """Arm the earliest wait-over rule whose target the call can still go to."""
         assert call.enqueued_at is not None
         rules = [
@@ -883,38 +899,43 @@ class Engine:
         ]
         if rules:
             rule = min(rules, key=lambda r: r.seconds)
-            deadline = max(now, call.enqueued_at + rule.seconds)
+            deadline = max(
+                now if not_before is None else not_before, call.enqueued_at + rule.seconds
+            )
             call.timers[TimerKind.WAIT_OVERFLOW] = self._timers.set(
-                deadline, TimerKind.WAIT_OVERFLOW, call
+                deadline, TimerKind.WAIT_OVERFLOW, call, call.rank()
             )
 
     def _relax(self, call: Call, now: float) -> None:
-        relaxation = call.queue.config.relaxation
-        if call.state not in _IN_QUEUE or call.relax_level >= len(relaxation):
+        if call.state not in _IN_QUEUE:
             return
-        call.relax_level += 1
-        queue = call.queue
-        profile = queue.profile(queue.needs(call.skills, call.language, call.relax_level))
+        waiting_in_profile = call.entry is not None and call.affinity_agent is None
+        if waiting_in_profile:
+            assert call.profile is not None and call.entry is not None
+            call.profile.remove_waiting(call.entry)
+            call.entry = None
+        self._catch_up(call, now)  # a ringing or affinity call uses it when it waits again
+        self._arm_relax(call)
+        if waiting_in_profile:
+            self._route(call, now)
+
+    def _arm_relax(self, call: Call) -> None:
+        relaxation = call.queue.config.relaxation
         if call.relax_level < len(relaxation):
             assert call.enqueued_at is not None
-            step = relaxation[call.relax_level]
+            deadline = call.enqueued_at + relaxation[call.relax_level].after_seconds
             call.timers[TimerKind.RELAX] = self._timers.set(
-                max(now, call.enqueued_at + step.after_seconds), TimerKind.RELAX, call
+                deadline, TimerKind.RELAX, call, call.rank()
             )
-        if call.entry is not None and call.affinity_agent is None:
-            call.profile.remove_waiting(call.entry)  # type: ignore[union-attr]
-            call.entry = None
-            call.profile = profile
-            self._route(call, now)
-        else:
-            call.profile = profile  # used when it waits again
 
     def _review_timer(self, call: Call, now: float) -> None:
         if call.state not in _IN_QUEUE:
             return
         config = call.queue.config
         every = config.announce_every_seconds or _DEFAULT_REVIEW_SECONDS
-        call.timers[TimerKind.REVIEW] = self._timers.set(now + every, TimerKind.REVIEW, call)
+        call.timers[TimerKind.REVIEW] = self._timers.set(
+            now + every, TimerKind.REVIEW, call, call.rank()
+        )
         if call.state is CallState.QUEUED and call.affinity_agent is None:
             self._review(call, now)
 
@@ -956,7 +977,7 @@ class Engine:
         if call.state is CallState.OFFERED:
             assert call.reservation is not None  # look again once the ringing is over
             call.timers[TimerKind.WAIT_OVERFLOW] = self._timers.set(
-                call.reservation.deadline, TimerKind.WAIT_OVERFLOW, call
+                call.reservation.deadline, TimerKind.WAIT_OVERFLOW, call, call.rank()
             )
             return
         if call.state is not CallState.QUEUED:
@@ -970,7 +991,8 @@ class Engine:
                 and self._overflow(call, rule.target, now, "wait_over")
             ):
                 return
-        self._arm_wait_limit(call, now)
+        # Every target refused (full, or nobody staffed there): look again later.
+        self._arm_wait_limit(call, now, not_before=now + _OVERFLOW_RETRY_SECONDS)
 
     def _overflow(self, call: Call, target: Target, now: float, reason: str) -> bool:
         """Move a waiting call to the target; False when the target can't take it."""
@@ -987,7 +1009,6 @@ class Engine:
         call.cancel_timers()
         call.armed = False
         call.queue.size -= 1
-        call.announced_ewt = None
         self._place(call, queue, now, Trigger.REQUEUE, f"{reason}:{call.queue.id}")
         self._route(call, now)
         return True

@@ -39,22 +39,29 @@ class Timer:
 
 
 class Timers:
-    """A heap of timers ordered by deadline, then by the order they were set."""
+    """A heap of timers ordered by deadline, then by rank, then by the order they were set.
+
+    The rank settles ties between timers due at the same moment: two callers
+    who entered a queue together relax at the same instant, and the one who
+    is ahead in the queue must be looked at first.
+    """
 
     __slots__ = ("_heap", "_order")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Timer]] = []
+        self._heap: list[tuple[float, tuple[float, ...], int, Timer]] = []
         self._order = count()
 
-    def set(self, deadline: float, kind: TimerKind, subject: object) -> Timer:
+    def set(
+        self, deadline: float, kind: TimerKind, subject: object, rank: tuple[float, ...] = ()
+    ) -> Timer:
         timer = Timer(deadline, kind, subject)
-        heapq.heappush(self._heap, (deadline, next(self._order), timer))
+        heapq.heappush(self._heap, (deadline, rank, next(self._order), timer))
         return timer
 
     def next_deadline(self) -> float | None:
         heap = self._heap
-        while heap and heap[0][2].cancelled:
+        while heap and heap[0][3].cancelled:
             heapq.heappop(heap)
         return heap[0][0] if heap else None
 
@@ -62,7 +69,7 @@ class Timers:
         """The earliest live timer due at or before ``now``, removed; None when none is due."""
         heap = self._heap
         while heap and heap[0][0] <= now:
-            timer = heapq.heappop(heap)[2]
+            timer = heapq.heappop(heap)[3]
             if not timer.cancelled:
                 timer.cancelled = True  # fired: a later cancel() is harmless
                 return timer

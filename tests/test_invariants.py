@@ -1,0 +1,407 @@
+"""Random command sequences against the engine, with its invariants checked after every step.
+
+A shadow model is rebuilt from the emitted events alone; after each step it
+must agree with the engine's own views: that is "no state change without its
+event". The other invariants are the issue's: an agent never holds two calls
+or reservations, every call ends with exactly one outcome, offers within one
+queue and one class of call go out in arrival order, and sequence numbers
+strictly increase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from acd.commands import (
+    AgentConfigured,
+    AgentDeviceLost,
+    AgentDeviceRestored,
+    AgentHungUp,
+    AgentLoggedIn,
+    AgentLoggedOut,
+    AgentWentNotReady,
+    AgentWentReady,
+    CallArrived,
+    CallerHungUp,
+    CallHeld,
+    CallRetrieved,
+    CallSelfServed,
+    Command,
+    OfferAccepted,
+    OfferRejected,
+    QueueConfigured,
+    WrapUpFinished,
+)
+from acd.config import (
+    AffinityMode,
+    AgentConfig,
+    OverflowCondition,
+    OverflowRule,
+    QueueConfig,
+    RelaxStep,
+    Strategy,
+    Target,
+)
+from acd.engine import Engine
+from acd.errors import CommandRejected
+from acd.events import AgentStateChanged, CallStateChanged, Event, ReservationStateChanged
+from acd.ids import AgentId, CallId, CustomerId, Language, QueueId, Skill
+from acd.states import AgentState, CallState, ReservationState
+
+STATS: dict[str, int] = {}
+AGENTS = [AgentId(f"a{i}") for i in range(5)]
+QUEUES = [QueueId("billing"), QueueId("french")]
+QUEUE_LANGUAGE = {QUEUES[0]: Language("en"), QUEUES[1]: Language("fr")}
+
+
+def _queues(strategy: Strategy) -> list[QueueConfig]:
+    return [
+        QueueConfig(
+            id=QueueId("billing"),
+            skills={Skill("billing"): 3},
+            language=Language("en"),
+            affinity=AffinityMode.DEDICATED_OR_LAST,
+            affinity_window_seconds=10,
+            wrap_up_seconds=5,
+            ring_timeout_seconds=10,
+            max_misses=2,
+            short_abandon_seconds=5,
+            announce_every_seconds=20,
+            overflow=(
+                OverflowRule(
+                    when=OverflowCondition.WAIT_OVER, seconds=60, target=Target(queue=QUEUES[1])
+                ),
+            ),
+        ),
+        QueueConfig(
+            id=QueueId("french"),
+            language=Language("fr"),
+            strategy=strategy,
+            max_size=4,
+            when_full=Target(site="sip:backup@backup.example.net"),
+            relaxation=(RelaxStep(after_seconds=30, any_language=True),),
+            ring_timeout_seconds=8,
+            announce_every_seconds=15,
+            callback_offer_over_seconds=60,
+        ),
+    ]
+
+
+AGENT_CONFIGS = [
+    AgentConfig(
+        id=AGENTS[0],
+        skills={Skill("billing"): 5},
+        languages={Language("en"): 9},
+        queues=frozenset(QUEUES),
+    ),
+    AgentConfig(
+        id=AGENTS[1],
+        skills={Skill("billing"): 2},
+        languages={Language("en"): 9, Language("fr"): 5},
+        queues=frozenset(QUEUES),
+    ),
+    AgentConfig(
+        id=AGENTS[2],
+        skills={Skill("billing"): 8},
+        languages={Language("en"): 4},
+        queues=frozenset({QUEUES[0]}),
+    ),
+    AgentConfig(id=AGENTS[3], languages={Language("fr"): 9}, queues=frozenset({QUEUES[1]})),
+    AgentConfig(
+        id=AGENTS[4],
+        skills={Skill("billing"): 3},
+        languages={Language("en"): 2, Language("fr"): 2},
+        queues=frozenset(QUEUES),
+    ),
+]
+
+
+@dataclass
+class ShadowCall:
+    queue: QueueId
+    state: CallState
+    priority: int
+    order: int
+    enqueued_at: float | None = None
+    outcomes: list[object] = field(default_factory=list)
+
+
+class EngineMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine = Engine()
+        self.now = 0.0
+        self.last_seq = 0
+        self.calls: dict[CallId, ShadowCall] = {}
+        self.agents: dict[AgentId, tuple[object, object]] = {}
+        self.reservations: dict[str, tuple[ReservationState, AgentId, CallId]] = {}
+        self.next_call = 0
+        # What each call asked for at arrival: its language and whether it is a known customer.
+        self.asked: dict[CallId, tuple[Language | None, bool]] = {}
+
+    # -- driving ------------------------------------------------------------------
+
+    def send(self, command: Command) -> None:
+        before = self._snapshot()
+        try:
+            step = self.engine.handle(command, self.now)
+        except CommandRejected as rejected:
+            step = rejected.step  # type: ignore[attr-defined]
+            self.observe(step.events)
+            if not step.events:
+                assert self._snapshot() == before, f"{command} was refused but changed state"
+            return
+        self.observe(step.events)
+
+    def _snapshot(self) -> object:
+        agents = tuple(self.engine.agent(a) for a in AGENTS)
+        calls = tuple(self.engine.call(c) for c in sorted(self.calls))
+        return agents, calls
+
+    @initialize(strategy=st.sampled_from(list(Strategy)), ready=st.sets(st.sampled_from(AGENTS)))
+    def configure(self, strategy: Strategy, ready: set[AgentId]) -> None:
+        for queue in _queues(strategy):
+            self.send(QueueConfigured(config=queue))
+        for agent in AGENT_CONFIGS:
+            self.send(AgentConfigured(config=agent))
+        for agent_id in sorted(ready):
+            self.log_in_and_ready(agent_id)
+
+    @rule(agent=st.sampled_from(AGENTS))
+    def log_in_and_ready(self, agent: AgentId) -> None:
+        self.send(AgentLoggedIn(agent_id=agent))
+        self.send(AgentWentReady(agent_id=agent))
+
+    @rule(agent=st.sampled_from(AGENTS), reason=st.sampled_from(["break", "lunch"]))
+    def not_ready(self, agent: AgentId, reason: str) -> None:
+        self.send(AgentWentNotReady(agent_id=agent, reason=reason))
+
+    @rule(agent=st.sampled_from(AGENTS))
+    def ready(self, agent: AgentId) -> None:
+        self.send(AgentWentReady(agent_id=agent))
+
+    @rule(agent=st.sampled_from(AGENTS))
+    def log_out(self, agent: AgentId) -> None:
+        self.send(AgentLoggedOut(agent_id=agent))
+
+    @rule(agent=st.sampled_from(AGENTS), lost=st.booleans())
+    def device(self, agent: AgentId, lost: bool) -> None:
+        if lost:
+            self.send(AgentDeviceLost(agent_id=agent))
+        else:
+            self.send(AgentDeviceRestored(agent_id=agent))
+
+    @rule(
+        queue=st.sampled_from(QUEUES),
+        priority=st.sampled_from([None, 0, 5]),
+        language=st.sampled_from([None, Language("en"), Language("fr")]),
+        customer=st.sampled_from([None, "cust1", "cust2"]),
+    )
+    def call_arrives(
+        self, queue: QueueId, priority: int | None, language: Language | None, customer: str | None
+    ) -> None:
+        self.next_call += 1
+        call_id = CallId(f"c{self.next_call}")
+        self.asked[call_id] = (language, customer is not None)
+        self.send(
+            CallArrived(
+                call_id=call_id,
+                queue_id=queue,
+                priority=priority,
+                language=language,
+                customer_id=None if customer is None else CustomerId(customer),
+                dedicated_agent=AGENTS[0] if customer == "cust2" else None,
+            )
+        )
+
+    @rule(data=st.data(), accept=st.booleans())
+    def answer_an_offer(self, data: st.DataObject, accept: bool) -> None:
+        ringing = sorted(
+            (agent, call)
+            for _, (state, agent, call) in self.reservations.items()
+            if state is ReservationState.PENDING
+        )
+        if not ringing:
+            return
+        agent, call = data.draw(st.sampled_from(ringing))
+        kind = OfferAccepted if accept else OfferRejected
+        self.send(kind(agent_id=agent, call_id=call))
+
+    @rule(data=st.data(), kind=st.sampled_from(["caller", "agent", "hold", "retrieve", "self"]))
+    def act_on_a_call(self, data: st.DataObject, kind: str) -> None:
+        live = sorted(c for c, s in self.calls.items() if s.state is not CallState.ENDED)
+        if not live:
+            return
+        call = data.draw(st.sampled_from(live))
+        command = {
+            "caller": CallerHungUp,
+            "agent": AgentHungUp,
+            "hold": CallHeld,
+            "retrieve": CallRetrieved,
+            "self": CallSelfServed,
+        }[kind]
+        self.send(command(call_id=call))
+
+    @rule(agent=st.sampled_from(AGENTS), resolved=st.booleans())
+    def finish_wrap_up(self, agent: AgentId, resolved: bool) -> None:
+        self.send(WrapUpFinished(agent_id=agent, disposition="done", resolved=resolved))
+
+    @rule(seconds=st.sampled_from([0.0, 0.5, 3.0, 9.0, 25.0, 70.0]))
+    def time_passes(self, seconds: float) -> None:
+        self.now += seconds
+        self.observe(self.engine.advance(self.now).events)
+
+    @rule(agent=st.sampled_from([*AGENTS, AgentId("ghost")]), call=st.sampled_from(["c1", "nope"]))
+    def stray_commands_change_nothing(self, agent: AgentId, call: str) -> None:
+        self.send(OfferAccepted(agent_id=agent, call_id=CallId(call)))
+        self.send(CallRetrieved(call_id=CallId(call)))
+
+    # -- the shadow model, from events only -------------------------------------------
+
+    def observe(self, events: list[Event]) -> None:
+        for event in events:
+            assert event.seq == self.last_seq + 1, "sequence numbers must increase by one"
+            self.last_seq = event.seq
+            if isinstance(event, CallStateChanged):
+                self._observe_call(event)
+            elif isinstance(event, AgentStateChanged):
+                assert event.from_status is None or self.agents[event.agent_id] == (
+                    event.from_status,
+                    event.from_state,
+                ), "an agent event must start where the last one ended"
+                self.agents[event.agent_id] = (event.to_status, event.to_state)
+            elif isinstance(event, ReservationStateChanged):
+                self._observe_reservation(event)
+
+    def _observe_call(self, event: CallStateChanged) -> None:
+        if event.from_state is None:
+            view = self.engine.call(event.call_id)
+            self.calls[event.call_id] = ShadowCall(
+                queue=event.queue_id,
+                state=event.to_state,
+                priority=-1 if view is None else view.priority,
+                order=event.seq,
+            )
+            return
+        shadow = self.calls[event.call_id]
+        assert shadow.state is event.from_state, "a call event must start where the last ended"
+        assert shadow.state is not CallState.ENDED, "nothing happens to a call after it ends"
+        shadow.state = event.to_state
+        shadow.queue = event.queue_id
+        if event.to_state is CallState.QUEUED and shadow.enqueued_at is None:
+            shadow.enqueued_at = event.at
+        if event.to_state is CallState.ENDED:
+            assert event.outcome is not None
+            shadow.outcomes.append(event.outcome)
+        else:
+            assert event.outcome is None, "only the end of a call carries an outcome"
+
+    def _observe_reservation(self, event: ReservationStateChanged) -> None:
+        if event.from_state is None:
+            self._check_arrival_order(event.call_id)
+            self.reservations[event.reservation_id] = (
+                event.to_state,
+                event.agent_id,
+                event.call_id,
+            )
+            return
+        state, agent, call = self.reservations[event.reservation_id]
+        assert state is event.from_state is ReservationState.PENDING
+        self.reservations[event.reservation_id] = (event.to_state, agent, call)
+
+    def _check_arrival_order(self, call_id: CallId) -> None:
+        """No older call of the same queue and class is still waiting when this one is offered."""
+        offered = self.calls[call_id]
+        view = self.engine.call(call_id)
+        if view is None:
+            return
+        if self._has_affinity(call_id):
+            return
+        for other_id, other in self.calls.items():
+            if other_id == call_id or other.state is not CallState.QUEUED:
+                continue
+            if other.queue != offered.queue or self._has_affinity(other_id):
+                continue
+            if self._class(other_id) != self._class(call_id):
+                continue
+            assert other.enqueued_at is not None and offered.enqueued_at is not None
+            assert (other.enqueued_at, other.order) > (offered.enqueued_at, offered.order), (
+                f"{call_id} was offered while older {other_id} waited"
+            )
+
+    def _class(self, call_id: CallId) -> tuple[object, ...]:
+        view = self.engine.call(call_id)
+        assert view is not None
+        language = self.asked[call_id][0] or QUEUE_LANGUAGE[view.queue_id]
+        return (view.priority, language)
+
+    def _has_affinity(self, call_id: CallId) -> bool:
+        return self.asked[call_id][1]
+
+    # -- invariants --------------------------------------------------------------------
+
+    @invariant()
+    def views_agree_with_the_events(self) -> None:
+        for agent_id in AGENTS:
+            view = self.engine.agent(agent_id)
+            if view is None:
+                assert agent_id not in self.agents
+                continue
+            assert self.agents[agent_id] == (view.status, view.state)
+        for call_id, shadow in self.calls.items():
+            view = self.engine.call(call_id)
+            if shadow.state is CallState.ENDED:
+                assert view is None
+            else:
+                assert view is not None and view.state is shadow.state
+                assert view.queue_id == shadow.queue
+
+    @invariant()
+    def an_agent_holds_at_most_one_call_or_offer(self) -> None:
+        holders: dict[CallId, AgentId] = {}
+        for agent_id in AGENTS:
+            view = self.engine.agent(agent_id)
+            if view is None:
+                continue
+            held = [c for c in (view.call_id, view.offered_call_id) if c is not None]
+            assert len(held) <= 1, f"{agent_id} holds {held}"
+            busy = view.state in (AgentState.RESERVED, AgentState.TALKING, AgentState.HELD)
+            assert busy == (len(held) == 1) or view.state is AgentState.WRAP_UP
+            for call in held:
+                if view.state is AgentState.WRAP_UP:
+                    continue
+                assert call not in holders, f"{call} held by {holders.get(call)} and {agent_id}"
+                holders[call] = agent_id
+        pending = [r for r in self.reservations.values() if r[0] is ReservationState.PENDING]
+        assert len({agent for _, agent, _ in pending}) == len(pending)
+        assert len({call for _, _, call in pending}) == len(pending)
+
+    @invariant()
+    def a_call_ends_at_most_once(self) -> None:
+        for shadow in self.calls.values():
+            assert len(shadow.outcomes) <= 1
+
+    def teardown(self) -> None:
+        """Every caller hangs up, time runs on: every call has exactly one outcome."""
+        for call_id, shadow in sorted(self.calls.items()):
+            if shadow.state is not CallState.ENDED:
+                self.send(CallerHungUp(call_id=call_id))
+        self.now += 3600
+        self.observe(self.engine.advance(self.now).events)
+        for call_id, shadow in self.calls.items():
+            assert len(shadow.outcomes) == 1, f"{call_id} ended {len(shadow.outcomes)} times"
+            STATS[str(shadow.outcomes[0])] = STATS.get(str(shadow.outcomes[0]), 0) + 1
+        assert self.engine.next_deadline() is None or self.engine.next_deadline() > self.now
+
+
+EngineMachine.TestCase.settings = settings(
+    max_examples=300,
+    stateful_step_count=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestEngineInvariants = EngineMachine.TestCase

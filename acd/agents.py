@@ -28,6 +28,7 @@ class Agent:
         "calls_answered",
         "config",
         "id",
+        "idle_seq",
         "idle_since",
         "last_missed_call",
         "last_offer_order",
@@ -51,6 +52,7 @@ class Agent:
         self.reason: str | None = None
         self.pending: tuple[AgentStatus, str | None] | None = None
         self.idle_since = 0.0
+        self.idle_seq = 0  # orders agents by when they became available, ties included
         self.last_offer_order = 0
         self.calls_answered = 0
         self.misses = 0

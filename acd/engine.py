@@ -112,6 +112,7 @@ class Engine:
         self._agent_order = count(1)
         self._call_order = count(1)
         self._offer_order = count(1)
+        self._idle_order = count(1)
         self._events: list[Event] = []
         self._actions: list[Action] = []
         self._freed: list[Agent] = []
@@ -285,14 +286,11 @@ class Engine:
         new_state = old_state
         if state is not None:
             new_state = next_state(AGENT_STATE_TRANSITIONS, old_state, state)
-            if new_state is AgentState.IDLE:
-                if agent.pending is not None:  # a status asked for during the call
-                    wanted, why = agent.pending
-                    agent.pending = None
-                    status = (
-                        Trigger.LOGOUT if wanted is AgentStatus.LOGGED_OUT else Trigger.NOT_READY
-                    )
-                    reason = why
+            if new_state is AgentState.IDLE and agent.pending is not None:
+                # a status asked for during the call applies now, in this same event
+                wanted, reason = agent.pending
+                agent.pending = None
+                status = Trigger.LOGOUT if wanted is AgentStatus.LOGGED_OUT else Trigger.NOT_READY
         new_status = old_status
         if status is not None:
             new_status = next_state(AGENT_STATUS_TRANSITIONS, old_status, status)
@@ -309,8 +307,11 @@ class Engine:
                 profile.ready += ready
         if was_available and not agent.available:
             agent.avail_token += 1  # its entries in the profiles' heaps are now stale
+            for profile in agent.profiles:
+                profile.drop_available(agent)
         elif agent.available and not was_available:
             agent.idle_since = now  # longest idle counts from when they could take a call
+            agent.idle_seq = next(self._idle_order)
             self._freed.append(agent)
         self._seq += 1
         self._events.append(
@@ -360,7 +361,7 @@ class Engine:
         queue.config = config
         if strategy_changed:
             for profile in queue.profiles.values():
-                profile.rebuild_available()
+                profile.reindex()
 
     def _agent_configured(self, cmd: AgentConfigured, now: float) -> None:
         config = cmd.config
@@ -625,7 +626,7 @@ class Engine:
             self._offer(call, agent, now)
             return
         for profile in agent.profiles:
-            profile.push_available(agent)
+            profile.add_available(agent)
 
     def _wait(self, call: Call, now: float) -> None:
         assert call.profile is not None

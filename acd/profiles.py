@@ -5,27 +5,35 @@ with minimum levels, and a language with a minimum level. Calls with the same
 requirements share a profile; each profile knows, once, which of the queue's
 members satisfy it. It then keeps two ordered structures:
 
-* ``available``: a heap of the eligible agents that are ready and idle,
-  ordered by the queue's strategy. An agent that stops being available is not
-  searched for: its entries carry an availability token, and entries with an
-  old token are dropped when they reach the top.
+* the available members (ready and idle), in the order the queue's strategy
+  picks them. Longest idle, most skilled and fewest calls all order agents by
+  a key that cannot change while the agent is available (none, skill score,
+  calls answered), then by when they became available. So the index is a few
+  groups by key, each an insertion-ordered dict: adding or removing an agent
+  is O(1), and an agent who is taken leaves every profile at once. Round
+  robin ("least recently offered") orders by something unrelated to when the
+  agent became available, so it uses a heap whose entries carry an
+  availability token; entries of an agent no longer available are dropped
+  when they reach the top.
 * ``waiting``: the calls waiting with these requirements, sorted by
   (priority, enqueue time, queue weight, arrival order). Sorted rather than a
   heap so a caller's position is a binary search.
 
-Routing a call is the top of one heap; routing a freed agent is a look at the
-heads of the few profiles they belong to. Building a profile scans the
-queue's members once; every later decision is logarithmic.
+Routing a call is the head of one structure; routing a freed agent is a look
+at the heads of the few profiles they belong to. Building a profile scans the
+queue's members once; every later decision is O(log n) at most.
 """
 
 from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, insort
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from acd.config import Strategy
 from acd.ids import Language, Skill
+from acd.states import AgentStatus
 
 if TYPE_CHECKING:
     from acd.agents import Agent
@@ -40,7 +48,11 @@ _AvailEntry = tuple[tuple[float, ...], int, "Agent"]
 
 class Profile:
     __slots__ = (
-        "_available",
+        "_group_of",
+        "_groups",
+        "_heap",
+        "_scores",
+        "_strategy",
         "language",
         "language_level",
         "members",
@@ -66,7 +78,11 @@ class Profile:
         self.staffed = 0  # logged-in members
         self.ready = 0  # members whose status is READY, busy or not
         self.waiting: list[WaitEntry] = []
-        self._available: list[_AvailEntry] = []
+        self._strategy = queue.config.strategy
+        self._scores: dict[Agent, int] = {}  # members' levels summed over the required skills
+        self._groups: dict[int, OrderedDict[Agent, None]] = {}
+        self._group_of: dict[Agent, int] = {}
+        self._heap: list[_AvailEntry] = []  # round robin only
 
     def admits(self, agent: Agent) -> bool:
         """Whether the agent's skills and languages meet these requirements."""
@@ -78,30 +94,79 @@ class Profile:
             return agent.config.languages.get(self.language, 0) >= self.language_level
         return True
 
-    # -- agents ---------------------------------------------------------------
+    # -- members --------------------------------------------------------------
 
-    def rank(self, agent: Agent) -> tuple[float, ...]:
-        """The agent's place among available agents: lowest is chosen first."""
-        strategy = self.queue.config.strategy
-        if strategy is Strategy.LONGEST_IDLE:
-            return (agent.idle_since, agent.order)
-        if strategy is Strategy.MOST_SKILLED:
-            skills = agent.config.skills
-            score = sum(skills.get(skill, 0) for skill, _ in self.skills)
-            return (-score, agent.idle_since, agent.order)
-        if strategy is Strategy.ROUND_ROBIN:
+    def join(self, agent: Agent) -> bool:
+        """Take ``agent`` as a member if they are eligible; True if they now are."""
+        if not self.admits(agent):
+            return False
+        self.members.add(agent)
+        skills = agent.config.skills
+        self._scores[agent] = sum(skills.get(skill, 0) for skill, _ in self.skills)
+        if agent.logged_in:
+            self.staffed += 1
+        if agent.status is AgentStatus.READY:
+            self.ready += 1
+        return True
+
+    def leave(self, agent: Agent) -> None:
+        self.drop_available(agent)
+        self.members.discard(agent)
+        del self._scores[agent]
+        if agent.logged_in:
+            self.staffed -= 1
+        if agent.status is AgentStatus.READY:
+            self.ready -= 1
+
+    # -- available members ----------------------------------------------------------
+
+    def rank(self, agent: Agent) -> tuple[int, ...]:
+        """The agent's place among available members: lowest is chosen first."""
+        if self._strategy is Strategy.ROUND_ROBIN:
             return (agent.last_offer_order, agent.order)
-        return (agent.calls_answered, agent.idle_since, agent.order)
+        return (self._group_key(agent), agent.idle_seq)
 
-    def push_available(self, agent: Agent) -> None:
-        heap = self._available
-        heapq.heappush(heap, (self.rank(agent), agent.avail_token, agent))
-        if len(heap) > 64 and len(heap) > 4 * len(self.members):
-            self._compact()
+    def _group_key(self, agent: Agent) -> int:
+        strategy = self._strategy
+        if strategy is Strategy.MOST_SKILLED:
+            return -self._scores[agent]
+        if strategy is Strategy.FEWEST_CALLS:
+            return agent.calls_answered
+        return 0
+
+    def add_available(self, agent: Agent) -> None:
+        """Index a member who has just become available."""
+        if self._strategy is Strategy.ROUND_ROBIN:
+            heap = self._heap
+            heapq.heappush(heap, (self.rank(agent), agent.avail_token, agent))
+            if len(heap) > 64 and len(heap) > 4 * len(self.members):
+                self._reindex()
+            return
+        if agent in self._group_of:
+            return
+        key = self._group_key(agent)
+        self._group_of[agent] = key
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = OrderedDict()
+        group[agent] = None
+
+    def drop_available(self, agent: Agent) -> None:
+        """A member stopped being available (round-robin entries go stale by themselves)."""
+        key = self._group_of.pop(agent, None)
+        if key is not None:
+            group = self._groups[key]
+            del group[agent]
+            if not group:
+                del self._groups[key]
 
     def best_available(self) -> Agent | None:
-        """The available member to offer the next call to, without removing it."""
-        heap = self._available
+        """The available member to offer the next call to, without removing them."""
+        groups = self._groups
+        if groups:
+            group = groups[min(groups)] if len(groups) > 1 else next(iter(groups.values()))
+            return next(iter(group))
+        heap = self._heap
         while heap:
             _, token, agent = heap[0]
             if token == agent.avail_token and agent.available:
@@ -109,16 +174,23 @@ class Profile:
             heapq.heappop(heap)
         return None
 
-    def rebuild_available(self) -> None:
-        """Re-rank every available member (after a strategy change)."""
-        self._available = [(self.rank(a), a.avail_token, a) for a in self.members if a.available]
-        heapq.heapify(self._available)
+    def reindex(self) -> None:
+        """Rebuild the available index from the members: after a strategy change, or
+        when a member joined while available and must take their place by idle time."""
+        self._strategy = self.queue.config.strategy
+        self._reindex()
 
-    def _compact(self) -> None:
-        self._available = [
-            e for e in self._available if e[1] == e[2].avail_token and e[2].available
-        ]
-        heapq.heapify(self._available)
+    def _reindex(self) -> None:
+        available = sorted((a for a in self.members if a.available), key=_by_idle_seq)
+        self._groups = {}
+        self._group_of = {}
+        self._heap = []
+        if self._strategy is Strategy.ROUND_ROBIN:
+            self._heap = [(self.rank(a), a.avail_token, a) for a in available]
+            heapq.heapify(self._heap)
+        else:
+            for agent in available:
+                self.add_available(agent)
 
     # -- calls ----------------------------------------------------------------
 
@@ -135,3 +207,7 @@ class Profile:
     def position(self, entry: WaitEntry) -> int:
         """How many calls of this profile will be served before this one."""
         return bisect_left(self.waiting, entry)
+
+
+def _by_idle_seq(agent: Agent) -> int:
+    return agent.idle_seq

@@ -8,7 +8,6 @@ from acd.config import QueueConfig
 from acd.estimates import RollingMean
 from acd.ids import Language, Skill
 from acd.profiles import Profile, SkillNeeds
-from acd.states import AgentStatus
 
 if TYPE_CHECKING:
     from acd.agents import Agent
@@ -55,31 +54,23 @@ class QueueRuntime:
             profile = Profile(self, *key)
             self.profiles[key] = profile
             for agent in sorted(self.members, key=_by_order):
-                enrol(profile, agent)
+                enrol(profile, agent, index=False)
+            profile.reindex()
         return profile
 
 
-def enrol(profile: Profile, agent: Agent) -> None:
+def enrol(profile: Profile, agent: Agent, *, index: bool = True) -> None:
     """Make ``agent`` a member of ``profile`` if they are eligible for it."""
-    if not profile.admits(agent):
+    if not profile.join(agent):
         return
-    profile.members.add(agent)
     agent.profiles.append(profile)
-    if agent.logged_in:
-        profile.staffed += 1
-    if agent.status is AgentStatus.READY:
-        profile.ready += 1
-    if agent.available:
-        profile.push_available(agent)
+    if index and agent.available:
+        profile.reindex()  # rare (configuration): take their place by idle time
 
 
 def withdraw(profile: Profile, agent: Agent) -> None:
-    """Remove ``agent`` from ``profile``; their heap entries go stale on their own."""
-    profile.members.discard(agent)
-    if agent.logged_in:
-        profile.staffed -= 1
-    if agent.status is AgentStatus.READY:
-        profile.ready -= 1
+    """Remove ``agent`` from ``profile`` (the caller clears ``agent.profiles``)."""
+    profile.leave(agent)
 
 
 def _by_order(agent: Agent) -> int:

@@ -19,7 +19,14 @@ class InvalidTransition(AssertionError):
     """The engine tried a transition its table does not allow: a bug, never user input."""
 
 
-class AgentStatus(Enum):
+class _Enum(Enum):
+    """An enum hashed by identity: its members are singletons, and Enum's own
+    ``__hash__`` is Python code run on every transition-table look-up."""
+
+    __hash__ = object.__hash__
+
+
+class AgentStatus(_Enum):
     """What the agent chose: the supervisor-visible presence."""
 
     LOGGED_OUT = "logged_out"
@@ -27,7 +34,7 @@ class AgentStatus(Enum):
     NOT_READY = "not_ready"
 
 
-class AgentState(Enum):
+class AgentState(_Enum):
     """What the system is doing with the agent, independent of their status."""
 
     IDLE = "idle"
@@ -38,7 +45,7 @@ class AgentState(Enum):
     NOT_RESPONDING = "not_responding"  # the device is unreachable
 
 
-class CallState(Enum):
+class CallState(_Enum):
     ARRIVED = "arrived"
     QUEUED = "queued"
     OFFERED = "offered"
@@ -47,7 +54,7 @@ class CallState(Enum):
     ENDED = "ended"
 
 
-class Outcome(Enum):
+class Outcome(_Enum):
     """How a call left the centre: exactly one per call."""
 
     ANSWERED = "answered"
@@ -58,7 +65,7 @@ class Outcome(Enum):
     SELF_SERVED = "self_served"  # left the queue for self-service or a callback
 
 
-class ReservationState(Enum):
+class ReservationState(_Enum):
     PENDING = "pending"
     ACCEPTED = "accepted"
     REJECTED = "rejected"
@@ -66,7 +73,7 @@ class ReservationState(Enum):
     CANCELLED = "cancelled"
 
 
-class Trigger(Enum):
+class Trigger(_Enum):
     """What can move an agent, call or reservation."""
 
     LOGIN = "login"

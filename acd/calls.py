@@ -31,6 +31,7 @@ class Call:
         "dnis",
         "ended_at",
         "enqueued_at",
+        "entered_queue_at",
         "entry",
         "id",
         "language",
@@ -76,6 +77,7 @@ class Call:
         self.state = CallState.ARRIVED
         self.arrived_at = now
         self.enqueued_at: float | None = None  # first entry into a queue; kept across overflow
+        self.entered_queue_at = now  # entry into the current queue
         self.connected_at: float | None = None
         self.ended_at: float | None = None
         self.relax_level = 0

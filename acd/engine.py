@@ -62,7 +62,7 @@ from acd.commands import (
 )
 from acd.config import AffinityMode, OverflowCondition, Target, WhenUnstaffed
 from acd.errors import CommandRejected
-from acd.estimates import estimate_wait
+from acd.estimates import estimate_from_releases, estimate_wait
 from acd.events import AgentStateChanged, CallStateChanged, Event, ReservationStateChanged
 from acd.ids import AgentId, CallId, CustomerId, QueueId, ReservationId
 from acd.offers import Reservation
@@ -87,6 +87,9 @@ _BUSY = frozenset({AgentState.RESERVED, AgentState.TALKING, AgentState.HELD, Age
 _IN_QUEUE = frozenset({CallState.QUEUED, CallState.OFFERED})
 _DEFAULT_REVIEW_SECONDS = 30.0
 _OVERFLOW_RETRY_SECONDS = 10.0
+# Up to this many ready agents, EWT looks at when each is expected to free up;
+# above it, their releases average out into a rate.
+_AGENT_LEVEL_EWT_UP_TO = 64
 
 
 class Step:
@@ -533,20 +536,26 @@ class Engine:
         assert call.enqueued_at is not None
         call.queue = queue
         call.visited.add(queue.id)
+        call.entered_queue_at = now
         call.profile = None
         self._catch_up(call, now)
         queue.size += 1
         self._call_event(call, trigger, now, reason=reason)
 
-    def _catch_up(self, call: Call, now: float) -> None:
-        """Bring the call's requirements to the relaxation level its wait so far has earned."""
+    def _catch_up(self, call: Call, now: float, minimum: int = 0) -> None:
+        """Bring the call's requirements to the relaxation level its wait so far has earned.
+
+        ``minimum`` is the level a firing relaxation timer stands for: computed
+        back from the deadline, the wait can fall a rounding error short of it.
+        """
         assert call.enqueued_at is not None
         queue = call.queue
         relaxation = queue.config.relaxation
         level = 0
         if relaxation:
-            waited = now - call.enqueued_at
-            level = sum(1 for step in relaxation if step.after_seconds <= waited)
+            since = call.enqueued_at
+            level = sum(1 for step in relaxation if since + step.after_seconds <= now)
+            level = min(len(relaxation), max(level, minimum))
         if call.profile is None or level != call.relax_level:
             call.relax_level = level
             call.profile = queue.profile(queue.needs(call.skills, call.language, level))
@@ -620,8 +629,7 @@ class Engine:
                     best, best_profile = head, profile
         if best is not None:
             assert best_profile is not None
-            del best_profile.waiting[0]
-            call = best[4]
+            call = best_profile.take_head(now)
             call.entry = None
             self._offer(call, agent, now)
             return
@@ -632,7 +640,7 @@ class Engine:
         assert call.profile is not None
         entry = call.wait_entry()
         call.entry = entry
-        call.profile.add_waiting(entry)
+        call.profile.add_waiting(entry, now)
         if not call.armed:  # first wait in this queue
             call.armed = True
             self._arm_queue_timers(call, now)
@@ -704,6 +712,8 @@ class Engine:
         call.agent = agent
         call.connected_at = now
         call.queue.size -= 1
+        call.queue.reneging.left_queue(now - call.entered_queue_at, gave_up=False)
+        call.queue.ring.add(now - res.offered_at)
         call.cancel_timers()
         self._call_event(call, Trigger.ACCEPT, now)
         agent.call = call
@@ -860,6 +870,7 @@ class Engine:
             self._withdraw_offer(res, Trigger.CANCEL, now)
         self._unwait(call)
         call.queue.size -= 1
+        call.queue.reneging.left_queue(now - call.entered_queue_at, gave_up=True)
         self._end_call(call, outcome, now, reason)
 
     def _end_call(self, call: Call, outcome: Outcome, now: float, reason: str) -> None:
@@ -915,7 +926,8 @@ class Engine:
             assert call.profile is not None and call.entry is not None
             call.profile.remove_waiting(call.entry)
             call.entry = None
-        self._catch_up(call, now)  # a ringing or affinity call uses it when it waits again
+        # (a ringing or affinity-waiting call uses the new profile when it waits again)
+        self._catch_up(call, now, minimum=call.relax_level + 1)
         self._arm_relax(call)
         if waiting_in_profile:
             self._route(call, now)
@@ -970,9 +982,41 @@ class Engine:
     def estimate(self, call: Call) -> tuple[int, float | None]:
         """A waiting caller's position (1 is next) and estimated remaining wait."""
         profile = call.profile
-        assert profile is not None and call.entry is not None
-        ahead = profile.position(call.entry)
-        return ahead + 1, estimate_wait(ahead, profile.ready, call.queue.aht.mean)
+        entry = call.entry
+        assert profile is not None and entry is not None
+        position = profile.position(entry) + 1
+        aht = call.queue.aht.mean
+        if profile.ready == 0 or aht is None:
+            return position, None  # nobody who could answer is in, or no history yet
+        aht = max(aht, 1.0)
+        reneging = call.queue.reneging.per_second
+        ring = call.queue.ring.mean or 0.0  # the wait lasts until the agent answers
+        if profile.ready > _AGENT_LEVEL_EWT_UP_TO:  # many agents: their releases average out
+            measured = profile.service.per_second
+            rate = measured if measured is not None else profile.ready / aht
+            return position, ring + estimate_wait(position - 1, rate, reneging)
+        # Few agents: who will free up when, and every call ahead of this one for
+        # them, in this profile or in others that share some of these agents.
+        releases = [r for a in profile.members if (r := self._release_in(a, aht)) is not None]
+        if not releases:  # all of them are about to leave (pending not ready or logout)
+            return position, None
+        ahead = round(profile.calls_ahead(entry))
+        return position, ring + estimate_from_releases(ahead, releases, aht, reneging)
+
+    def _release_in(self, agent: Agent, aht: float) -> float | None:
+        """Seconds until a ready agent is expected to be free; None for others."""
+        if agent.status is not AgentStatus.READY or agent.pending is not None:
+            return None
+        state = agent.state
+        if state is AgentState.IDLE:
+            return 0.0
+        if state is AgentState.NOT_RESPONDING:
+            return None
+        call = agent.call
+        if call is None or call.connected_at is None:  # ringing: a whole call ahead of them
+            return aht
+        remaining = call.queue.aht.remaining(self._now - call.connected_at)
+        return aht if remaining is None else remaining
 
     def _wait_limit_reached(self, call: Call, now: float) -> None:
         if call.state is CallState.OFFERED:
@@ -984,11 +1028,11 @@ class Engine:
         if call.state is not CallState.QUEUED:
             return
         assert call.enqueued_at is not None
-        waited = now - call.enqueued_at
+        since = call.enqueued_at
         for rule in sorted(call.queue.config.overflow, key=lambda r: r.seconds):
             if (
                 rule.when is OverflowCondition.WAIT_OVER
-                and waited >= rule.seconds
+                and since + rule.seconds <= now  # the very sum the timer was set for
                 and self._overflow(call, rule.target, now, "wait_over")
             ):
                 return
@@ -1010,6 +1054,7 @@ class Engine:
         call.cancel_timers()
         call.armed = False
         call.queue.size -= 1
+        call.queue.reneging.left_queue(now - call.entered_queue_at, gave_up=True)
         self._place(call, queue, now, Trigger.REQUEUE, f"{reason}:{call.queue.id}")
         self._route(call, now)
         return True

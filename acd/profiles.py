@@ -32,6 +32,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from acd.config import Strategy
+from acd.estimates import ServiceRate
 from acd.ids import Language, Skill
 from acd.states import AgentStatus
 
@@ -58,6 +59,7 @@ class Profile:
         "members",
         "queue",
         "ready",
+        "service",
         "skills",
         "staffed",
         "waiting",
@@ -78,6 +80,7 @@ class Profile:
         self.staffed = 0  # logged-in members
         self.ready = 0  # members whose status is READY, busy or not
         self.waiting: list[WaitEntry] = []
+        self.service = ServiceRate()
         self._strategy = queue.config.strategy
         self._scores: dict[Agent, int] = {}  # members' levels summed over the required skills
         self._groups: dict[int, OrderedDict[Agent, None]] = {}
@@ -194,8 +197,15 @@ class Profile:
 
     # -- calls ----------------------------------------------------------------
 
-    def add_waiting(self, entry: WaitEntry) -> None:
+    def add_waiting(self, entry: WaitEntry, now: float) -> None:
+        if not self.waiting:
+            self.service.started_waiting(now)
         insort(self.waiting, entry)
+
+    def take_head(self, now: float) -> Call:
+        """An agent takes the call that should go next."""
+        self.service.took(now)
+        return self.waiting.pop(0)[4]
 
     def remove_waiting(self, entry: WaitEntry) -> None:
         waiting = self.waiting
@@ -203,6 +213,23 @@ class Profile:
         if i == len(waiting) or waiting[i][4] is not entry[4]:
             raise AssertionError(f"call {entry[4].id} is not waiting in this profile")
         del waiting[i]
+
+    def calls_ahead(self, entry: WaitEntry) -> float:
+        """Calls that will take one of this profile's agents before ``entry``'s call.
+
+        Those ahead in this profile, and those ahead in every profile that
+        shares agents with it, each counted by the share of that profile's
+        agents who are also ours. Scans the members: for small profiles only.
+        """
+        overlap: dict[Profile, int] = {}
+        for agent in self.members:
+            for profile in agent.profiles:
+                overlap[profile] = overlap.get(profile, 0) + 1
+        ahead = 0.0
+        for profile, shared in overlap.items():
+            if profile.waiting:
+                ahead += bisect_left(profile.waiting, entry) * shared / len(profile.members)
+        return ahead
 
     def position(self, entry: WaitEntry) -> int:
         """How many calls of this profile will be served before this one."""

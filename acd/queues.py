@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from acd.config import QueueConfig
-from acd.estimates import RollingMean
+from acd.estimates import HandleTimes, Reneging, RollingMean
 from acd.ids import Language, Skill
 from acd.profiles import Profile, SkillNeeds
 
@@ -16,7 +16,7 @@ ProfileKey = tuple[SkillNeeds, Language | None, int]
 
 
 class QueueRuntime:
-    __slots__ = ("aht", "config", "id", "members", "profiles", "size")
+    __slots__ = ("aht", "config", "id", "members", "profiles", "reneging", "ring", "size")
 
     def __init__(self, config: QueueConfig) -> None:
         self.id = config.id
@@ -24,7 +24,9 @@ class QueueRuntime:
         self.members: set[Agent] = set()  # agents configured to serve this queue
         self.profiles: dict[ProfileKey, Profile] = {}
         self.size = 0  # calls in this queue, waiting or ringing an agent
-        self.aht = RollingMean()  # talk + hold + wrap-up of calls answered from here
+        self.aht = HandleTimes()  # talk + hold + wrap-up of calls answered from here
+        self.reneging = Reneging()  # how often its waiting callers give up
+        self.ring = RollingMean()  # from offer to answer, of answered offers
 
     def needs(
         self,

@@ -197,7 +197,8 @@ def estimate_wait(ahead: int, rate: float, reneging: float) -> float:
         total += 1.0 / (rate + j * reneging)
     if ahead > exact:  # the rest of the sum as its integral: smooth this far out
         if reneging > 0:
-            total += math.log((rate + ahead * reneging) / (rate + exact * reneging)) / reneging
+            base = rate + exact * reneging
+            total += math.log1p((ahead - exact) * reneging / base) / reneging
         else:
             total += (ahead - exact) / rate
     return total

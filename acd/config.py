@@ -13,7 +13,8 @@ from types import MappingProxyType
 
 from acd.ids import AgentId, Language, QueueId, Skill
 
-EMPTY: Mapping[str, int] = MappingProxyType({})
+_NO_SKILLS: Mapping[Skill, int] = MappingProxyType({})
+_NO_LANGUAGES: Mapping[Language, int] = MappingProxyType({})
 
 
 class Strategy(Enum):
@@ -82,7 +83,7 @@ class QueueConfig:
     """One queue: what its calls need, how they are served, and where they go when they can't be."""
 
     id: QueueId
-    skills: Mapping[Skill, int] = field(default_factory=lambda: EMPTY)  # skill -> minimum level
+    skills: Mapping[Skill, int] = field(default_factory=lambda: _NO_SKILLS)  # skill -> min level
     language: Language | None = None
     language_level: int = 1
     priority: int = 0  # default priority of calls entering this queue; higher is served first
@@ -130,16 +131,16 @@ class AgentConfig:
     """Who an agent is for routing: skills and languages with levels 1-10, teams, queues."""
 
     id: AgentId
-    skills: Mapping[Skill, int] = field(default_factory=lambda: EMPTY)
-    languages: Mapping[Language, int] = field(default_factory=lambda: EMPTY)
+    skills: Mapping[Skill, int] = field(default_factory=lambda: _NO_SKILLS)
+    languages: Mapping[Language, int] = field(default_factory=lambda: _NO_LANGUAGES)
     teams: frozenset[str] = frozenset()
     queues: frozenset[QueueId] = frozenset()
 
     def __post_init__(self) -> None:
         for name, level in self.skills.items():
             _check_level(f"agent {self.id} skill {name}", level)
-        for name, level in self.languages.items():
-            _check_level(f"agent {self.id} language {name}", level)
+        for language, level in self.languages.items():
+            _check_level(f"agent {self.id} language {language}", level)
 
 
 def _check_level(what: str, level: int) -> None:

@@ -27,7 +27,7 @@ minute (the 30 s only rounds). It ignores position; we compare it unrounded,
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 
 
@@ -64,32 +64,28 @@ class HandleTimes(RollingMean):
     read off the recent calls that lasted longer: ``E[T - elapsed | T > elapsed]``.
     """
 
-    __slots__ = ("_sorted", "_suffix")
+    __slots__ = ("_sorted",)
 
     def __init__(self, size: int = 200) -> None:
         super().__init__(size)
-        self._sorted: list[float] | None = None
-        self._suffix: list[float] = []
+        self._sorted: list[float] = []  # the same samples, in order
 
     def add(self, value: float) -> None:
+        if len(self._samples) == self._size:  # the oldest is about to drop out
+            del self._sorted[bisect_left(self._sorted, self._samples[0])]
         super().add(value)
-        self._sorted = None
+        insort(self._sorted, value)
 
     def remaining(self, elapsed: float) -> float | None:
         mean = self.mean
         if mean is None:
             return None
-        if self._sorted is None:
-            self._sorted = sorted(self._samples)
-            suffix = [0.0] * (len(self._sorted) + 1)
-            for i in range(len(self._sorted) - 1, -1, -1):
-                suffix[i] = suffix[i + 1] + self._sorted[i]
-            self._suffix = suffix
-        i = bisect_right(self._sorted, elapsed)
-        longer = len(self._sorted) - i
+        ordered = self._sorted
+        i = bisect_right(ordered, elapsed)
+        longer = len(ordered) - i
         if longer == 0:  # longer than every recent call: it can't be long now
             return 0.25 * mean
-        return self._suffix[i] / longer - elapsed
+        return sum(ordered[i:]) / longer - elapsed
 
 
 class AsteriskEstimate:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left, insort
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from acd.config import Strategy
 from acd.estimates import ServiceRate
@@ -48,10 +48,15 @@ _AvailEntry = tuple[tuple[float, ...], int, "Agent"]
 
 
 class Profile:
+    # Bumped by every change of any profile's members: the key of ``_rivals``.
+    _membership_version: ClassVar[int] = 0
+
     __slots__ = (
         "_group_of",
         "_groups",
         "_heap",
+        "_rivals_cache",
+        "_rivals_version",
         "_scores",
         "_strategy",
         "language",
@@ -86,6 +91,8 @@ class Profile:
         self._groups: dict[int, OrderedDict[Agent, None]] = {}
         self._group_of: dict[Agent, int] = {}
         self._heap: list[_AvailEntry] = []  # round robin only
+        self._rivals_cache: list[tuple[Profile, float]] = []
+        self._rivals_version = -1
 
     def admits(self, agent: Agent) -> bool:
         """Whether the agent's skills and languages meet these requirements."""
@@ -103,6 +110,7 @@ class Profile:
         """Take ``agent`` as a member if they are eligible; True if they now are."""
         if not self.admits(agent):
             return False
+        Profile._membership_version += 1
         self.members.add(agent)
         skills = agent.config.skills
         self._scores[agent] = sum(skills.get(skill, 0) for skill, _ in self.skills)
@@ -113,6 +121,7 @@ class Profile:
         return True
 
     def leave(self, agent: Agent) -> None:
+        Profile._membership_version += 1
         self.drop_available(agent)
         self.members.discard(agent)
         del self._scores[agent]
@@ -219,17 +228,25 @@ class Profile:
 
         Those ahead in this profile, and those ahead in every profile that
         shares agents with it, each counted by the share of that profile's
-        agents who are also ours. Scans the members: for small profiles only.
+        agents who are also ours.
         """
-        overlap: dict[Profile, int] = {}
-        for agent in self.members:
-            for profile in agent.profiles:
-                overlap[profile] = overlap.get(profile, 0) + 1
         ahead = 0.0
-        for profile, shared in overlap.items():
+        for profile, share in self._rivals():
             if profile.waiting:
-                ahead += bisect_left(profile.waiting, entry) * shared / len(profile.members)
+                ahead += bisect_left(profile.waiting, entry) * share
         return ahead
+
+    def _rivals(self) -> list[tuple[Profile, float]]:
+        """Profiles sharing agents with this one, with the share of their agents that
+        are ours; rebuilt (a scan of the members) only after membership changed."""
+        if self._rivals_version != Profile._membership_version:
+            overlap: dict[Profile, int] = {}
+            for agent in self.members:
+                for profile in agent.profiles:
+                    overlap[profile] = overlap.get(profile, 0) + 1
+            self._rivals_cache = [(p, shared / len(p.members)) for p, shared in overlap.items()]
+            self._rivals_version = Profile._membership_version
+        return self._rivals_cache
 
     def position(self, entry: WaitEntry) -> int:
         """How many calls of this profile will be served before this one."""

@@ -46,7 +46,6 @@ from acd.commands import (
     WrapUpFinished,
 )
 from acd.errors import CommandRejected
-from acd.events import AgentStateChanged
 from acd.ids import AgentId, CallId, CustomerId, QueueId
 from acd.ledger import IN_QUEUE, Step
 from acd.queues import QueueRuntime, enrol, withdraw
@@ -164,19 +163,7 @@ class Engine(Waiting):
         agent = self._agents.get(config.id)
         if agent is None:
             agent = self._agents[config.id] = Agent(config, next(self._agent_order))
-            self._seq += 1
-            self._events.append(
-                AgentStateChanged(
-                    seq=self._seq,
-                    at=now,
-                    agent_id=agent.id,
-                    from_status=None,
-                    to_status=agent.status,
-                    from_state=None,
-                    to_state=agent.state,
-                    reason="created",
-                )
-            )
+            self._agent_event(agent, now, reason="created", created=True)
         else:
             for profile in agent.profiles:
                 withdraw(profile, agent)

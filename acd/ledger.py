@@ -118,14 +118,17 @@ class Ledger:
     def _call_event(
         self,
         call: Call,
-        trigger: Trigger,
+        trigger: Trigger | None,
         now: float,
         *,
         outcome: Outcome | None = None,
         reason: str | None = None,
     ) -> None:
-        old = call.state
-        call.state = next_state(CALL_TRANSITIONS, old, trigger)
+        """Move the call by ``trigger`` and say so; no trigger: the call is new."""
+        old: CallState | None = None
+        if trigger is not None:
+            old = call.state
+            call.state = next_state(CALL_TRANSITIONS, old, trigger)
         agent = call.agent
         if agent is None and call.reservation is not None:
             agent = call.reservation.agent
@@ -155,7 +158,9 @@ class Ledger:
         call_id: CallId | None = None,
         disposition: str | None = None,
         resolved: bool | None = None,
+        created: bool = False,
     ) -> None:
+        """Move the agent's state and/or status and say so in one event."""
         old_status, old_state = agent.status, agent.state
         was_available = agent.available
         new_state = old_state
@@ -194,9 +199,9 @@ class Ledger:
                 seq=self._seq,
                 at=now,
                 agent_id=agent.id,
-                from_status=old_status,
+                from_status=None if created else old_status,
                 to_status=new_status,
-                from_state=old_state,
+                from_state=None if created else old_state,
                 to_state=new_state,
                 reason=reason,
                 call_id=call_id,

@@ -28,12 +28,11 @@ from acd.calls import Call
 from acd.commands import CallArrived, OfferAccepted, OfferRejected
 from acd.config import AffinityMode, Target, WhenUnstaffed
 from acd.errors import CommandRejected
-from acd.events import CallStateChanged
 from acd.ids import AgentId, QueueId, ReservationId
 from acd.ledger import IN_QUEUE, Ledger
 from acd.offers import Reservation
 from acd.queues import QueueRuntime
-from acd.states import AgentState, AgentStatus, CallState, Outcome, ReservationState, Trigger
+from acd.states import AgentState, AgentStatus, Outcome, ReservationState, Trigger
 from acd.timers import TimerKind
 
 
@@ -70,17 +69,7 @@ class Routing(Ledger):
             data=cmd.data,
         )
         self._calls[call.id] = call
-        self._seq += 1
-        self._events.append(
-            CallStateChanged(
-                seq=self._seq,
-                at=now,
-                call_id=call.id,
-                queue_id=queue.id,
-                from_state=None,
-                to_state=CallState.ARRIVED,
-            )
-        )
+        self._call_event(call, None, now)
         if self._disaster_site is not None:
             self._send_to_site(call, self._disaster_site, now, "disaster_mode")
             return

@@ -26,6 +26,7 @@ from acd.commands import (
 )
 from acd.config import AgentConfig, QueueConfig
 from acd.engine import Engine, Step
+from acd.errors import CommandRejected
 from acd.events import Event
 from acd.ids import AgentId, CallId, Language, QueueId, Skill
 from acd.views import AgentView, CallView
@@ -101,6 +102,28 @@ class Centre:
         return self.do(WrapUpFinished(agent_id=AgentId(agent_id), disposition=disposition))
 
     # -- what happened ------------------------------------------------------
+
+    def refused(self, command: Command) -> CommandRejected:
+        """Send a command that must be refused, check that it changed nothing, return why."""
+        before = self.snapshot()
+        try:
+            self.do(command)
+        except CommandRejected as refusal:
+            assert self.snapshot() == before, f"{command} was refused but changed state"
+            return refusal
+        raise AssertionError(f"{command} was accepted")
+
+    def snapshot(self) -> tuple[object, ...]:
+        """Everything a refused command must leave as it was."""
+        engine = self.engine
+        return (
+            [engine.agent(a) for a in engine.agent_ids()],
+            [engine.call(c) for c in engine.call_ids()],
+            [engine.queue_stats(q) for q in engine.queue_ids()],
+            engine.next_deadline(),
+            len(self.events),
+            len(self.actions),
+        )
 
     def offers(self) -> list[OfferCall]:
         return [a for a in self.actions if isinstance(a, OfferCall)]

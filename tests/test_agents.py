@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from acd.commands import (
     AgentConfigured,
     AgentDeviceLost,
@@ -16,7 +14,6 @@ from acd.commands import (
     WrapUpFinished,
 )
 from acd.config import AgentConfig
-from acd.errors import CommandRejected
 from acd.events import AgentStateChanged
 from acd.ids import AgentId, Language, QueueId, Skill
 from acd.states import AgentState, AgentStatus
@@ -49,24 +46,8 @@ def talking(centre: Centre, agent: str, call: str, queue: str = "sales") -> None
     centre.accept(agent, call)
 
 
-def snapshot(centre: Centre) -> tuple[object, ...]:
-    engine = centre.engine
-    return (
-        [engine.agent(a) for a in engine.agent_ids()],
-        [engine.call(c) for c in engine.call_ids()],
-        [engine.queue_stats(q) for q in engine.queue_ids()],
-        engine.next_deadline(),
-        len(centre.events),
-        len(centre.actions),
-    )
-
-
 def assert_refused(centre: Centre, command: Command, error_id: str) -> None:
-    before = snapshot(centre)
-    with pytest.raises(CommandRejected) as refused:
-        centre.do(command)
-    assert refused.value.error_id == error_id
-    assert snapshot(centre) == before
+    assert centre.refused(command).error_id == error_id
 
 
 # -- status ------------------------------------------------------------------------------

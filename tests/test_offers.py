@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from acd.actions import ConnectCall, RetractOffer
 from acd.commands import AgentWentNotReady, Command, OfferAccepted, OfferRejected
-from acd.errors import CommandRejected
 from acd.events import AgentStateChanged, CallStateChanged, ReservationStateChanged
 from acd.ids import AgentId, CallId
 from acd.states import AgentState, AgentStatus, CallState, ReservationState
@@ -31,24 +28,8 @@ def reservation_states(centre: Centre, call: str) -> list[tuple[str, Reservation
     ]
 
 
-def snapshot(centre: Centre) -> tuple[object, ...]:
-    engine = centre.engine
-    return (
-        [engine.agent(a) for a in engine.agent_ids()],
-        [engine.call(c) for c in engine.call_ids()],
-        [engine.queue_stats(q) for q in engine.queue_ids()],
-        engine.next_deadline(),
-        len(centre.events),
-        len(centre.actions),
-    )
-
-
 def assert_refused(centre: Centre, command: Command, error_id: str) -> None:
-    before = snapshot(centre)
-    with pytest.raises(CommandRejected) as refused:
-        centre.do(command)
-    assert refused.value.error_id == error_id
-    assert snapshot(centre) == before
+    assert centre.refused(command).error_id == error_id
 
 
 # -- the offer -----------------------------------------------------------------------------

@@ -47,6 +47,7 @@ class SimulationReport:
     ewt: EwtError
     ewt_per_queue: Mapping[QueueId, EwtError]
     announcements: int  # every PlayAnnouncement, with or without an estimate
+    without_estimate: int  # those without (no handled call or nobody in yet): in no MAE
     callbacks_offered: int
     callbacks_taken: int
     sent_away: Mapping[str, int]  # "overflowed:<reason>" and "blocked:<reason>" counts
@@ -69,6 +70,7 @@ class SimulationReport:
             "ewt_mae_seconds": self.ewt.as_dict(),
             "announcements": {
                 "played": self.announcements,
+                "without_estimate": self.without_estimate,
                 "callbacks_offered": self.callbacks_offered,
                 "callbacks_taken": self.callbacks_taken,
             },
@@ -114,7 +116,8 @@ class SimulationReport:
             f"acd {_sec(ewt.acd_mae_seconds)}, asterisk {_sec(ewt.asterisk_mae_seconds)} "
             f"(mean signed error: acd {_sec(ewt.acd_bias_seconds)}, "
             f"asterisk {_sec(ewt.asterisk_bias_seconds)})",
-            f"Announcements {self.announcements:,}; callbacks offered "
+            f"Announcements {self.announcements:,} ({self.without_estimate:,} without an "
+            f"estimate); callbacks offered "
             f"{self.callbacks_offered:,}, taken {self.callbacks_taken:,}",
         ]
         if self.sent_away:

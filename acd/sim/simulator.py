@@ -180,6 +180,7 @@ class _Run:
         self.streams_left = 0
         self.events = 0
         self.announcements = 0
+        self.without_estimate = 0  # announcements that said "no estimate yet"
         self.callbacks_offered = 0
         self.callbacks_taken = 0
         self.sent_away: Counter[str] = Counter()  # TransferToSite and RejectCall, by reason
@@ -486,6 +487,7 @@ class _Run:
 
     def _announce(self, announcement: PlayAnnouncement) -> None:
         self.announcements += 1
+        self.without_estimate += announcement.ewt_seconds is None
         call = self.calls.get(announcement.call_id)
         if call is None:
             return
@@ -519,6 +521,7 @@ class _Run:
             ewt=self.ewt.error(),
             ewt_per_queue=per_queue,
             announcements=self.announcements,
+            without_estimate=self.without_estimate,
             callbacks_offered=self.callbacks_offered,
             callbacks_taken=self.callbacks_taken,
             sent_away=MappingProxyType(dict(sorted(self.sent_away.items()))),

@@ -10,6 +10,7 @@ strictly increase.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, settings
@@ -399,7 +400,7 @@ class EngineMachine(RuleBasedStateMachine):
 
 
 EngineMachine.TestCase.settings = settings(
-    max_examples=300,
+    max_examples=int(os.environ.get("ACD_INVARIANT_EXAMPLES", "300")),
     stateful_step_count=80,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

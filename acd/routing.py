@@ -1,6 +1,6 @@
 """Routing: a call from arrival to an offer, and a freed agent to their next call.
 
-Theory of operation. Routing order for a call (ARCHITECTURE.md): admission
+Theory of operation. Routing order for a call (docs/ARCHITECTURE.md): admission
 (disaster mode, full, unstaffed) → affinity (last or dedicated agent,
 optionally waiting a window for them) → the best available agent of its
 requirement profile → wait, with relaxation steps, announcements and overflow

@@ -335,9 +335,11 @@ class EngineMachine(RuleBasedStateMachine):
             )
 
     def _class(self, call_id: CallId) -> tuple[object, ...]:
+        """Priority and language, as they were at the event being observed."""
         view = self.engine.call(call_id)
         assert view is not None
-        language = self.asked[call_id][0] or QUEUE_LANGUAGE[view.queue_id]
+        queue = self.calls[call_id].queue  # the shadow's: the view may be a step ahead
+        language = self.asked[call_id][0] or QUEUE_LANGUAGE[queue]
         return (view.priority, language)
 
     def _has_affinity(self, call_id: CallId) -> bool:

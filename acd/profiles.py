@@ -148,15 +148,19 @@ class Profile:
 
     def add_available(self, agent: Agent) -> None:
         """Index a member who has just become available."""
-        if self._strategy is Strategy.ROUND_ROBIN:
+        strategy = self._strategy
+        if strategy is Strategy.LONGEST_IDLE:  # the default, and the hot path
+            key = 0
+        elif strategy is Strategy.ROUND_ROBIN:
             heap = self._heap
             heapq.heappush(heap, (self.rank(agent), agent.avail_token, agent))
             if len(heap) > 64 and len(heap) > 4 * len(self.members):
                 self._reindex()
             return
+        else:
+            key = self._group_key(agent)
         if agent in self._group_of:
             return
-        key = self._group_key(agent)
         self._group_of[agent] = key
         group = self._groups.get(key)
         if group is None:

@@ -157,6 +157,7 @@ class Engine(Waiting):
         if strategy_changed:
             for profile in queue.profiles.values():
                 profile.reindex()
+        self._requeue_for_new_config(queue, now)
 
     def _agent_configured(self, cmd: AgentConfigured, now: float) -> None:
         config = cmd.config
@@ -181,6 +182,7 @@ class Engine(Waiting):
                     enrol(profile, agent)
         if agent.available:
             self._freed.append(agent)  # may now fit calls that are waiting
+        self._release_affinity(agent, now)  # they may no longer fit those waiting for them
 
     def _disaster_mode_changed(self, cmd: DisasterModeChanged, now: float) -> None:
         if cmd.active and not cmd.site:

@@ -34,7 +34,9 @@ class QueueRuntime:
         language: Language | None,
         relax_level: int,
     ) -> ProfileKey:
-        """The requirements of a call of this queue, loosened by ``relax_level`` steps."""
+        """The requirements of a call of this queue, loosened by its first ``relax_level``
+        steps: steps only ever loosen (the most levels lowered so far, and any
+        language once one step allowed it)."""
         config = self.config
         skills: dict[Skill, int] = dict(config.skills)
         if extra_skills:
@@ -42,10 +44,11 @@ class QueueRuntime:
                 skills[skill] = max(level, skills.get(skill, 0))
         lang = language if language is not None else config.language
         if relax_level:
-            step = config.relaxation[relax_level - 1]
-            if step.lower_levels_by:
-                skills = {s: max(1, lvl - step.lower_levels_by) for s, lvl in skills.items()}
-            if step.any_language:
+            steps = config.relaxation[:relax_level]
+            lower = max(step.lower_levels_by for step in steps)
+            if lower:
+                skills = {s: max(1, lvl - lower) for s, lvl in skills.items()}
+            if any(step.any_language for step in steps):
                 lang = None
         return (tuple(sorted(skills.items())), lang, config.language_level)
 

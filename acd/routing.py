@@ -124,11 +124,11 @@ class Routing(Ledger):
         queue.size += 1
         self._call_event(call, trigger, now, reason=reason)
 
-    def _catch_up(self, call: Call, now: float, minimum: int = 0) -> None:
+    def _catch_up(self, call: Call, now: float) -> None:
         """Bring the call's requirements to the relaxation level its wait so far has earned.
 
-        ``minimum`` is the level a firing relaxation timer stands for: computed
-        back from the deadline, the wait can fall a rounding error short of it.
+        Steps are compared as ``enqueued_at + after_seconds <= now``: the very sum
+        a relaxation timer is set for, so a firing timer always counts its step.
         """
         assert call.enqueued_at is not None
         queue = call.queue
@@ -137,7 +137,6 @@ class Routing(Ledger):
         if relaxation:
             since = call.enqueued_at
             level = sum(1 for step in relaxation if since + step.after_seconds <= now)
-            level = min(len(relaxation), max(level, minimum))
         if call.profile is None or level != call.relax_level:
             call.relax_level = level
             call.profile = queue.profile(queue.needs(call.skills, call.language, level))
@@ -151,28 +150,30 @@ class Routing(Ledger):
         profile = call.profile
         assert profile is not None
         if affinity and call.queue.config.affinity is not AffinityMode.OFF:
-            preferred = self._preferred_agent(call)
-            if preferred is not None:
-                if preferred.available:
-                    self._offer(call, preferred, now)
+            preferred = self._preferred_agents(call)
+            for candidate in preferred:
+                if candidate.available:
+                    self._offer(call, candidate, now)
                     return
-                window = call.queue.config.affinity_window_seconds
-                if (
-                    window > 0
-                    and preferred.status is AgentStatus.READY
-                    and preferred.state is not AgentState.NOT_RESPONDING
-                    and preferred.pending is None
-                ):
-                    self._wait_for(call, preferred, now, window)
-                    return
+            window = call.queue.config.affinity_window_seconds
+            if window > 0:
+                for candidate in preferred:
+                    if (
+                        candidate.status is AgentStatus.READY
+                        and candidate.state is not AgentState.NOT_RESPONDING
+                        and candidate.pending is None
+                    ):
+                        self._wait_for(call, candidate, now, window)
+                        return
         agent = profile.best_available()
         if agent is not None:
             self._offer(call, agent, now)
         else:
             self._wait(call, now)
 
-    def _preferred_agent(self, call: Call) -> Agent | None:
-        """The dedicated or last agent the queue's affinity mode asks for, if eligible and in."""
+    def _preferred_agents(self, call: Call) -> list[Agent]:
+        """The dedicated and/or last agent the queue's affinity mode asks for, in that
+        order, if they are logged in and eligible for the call."""
         mode = call.queue.config.affinity
         candidates: list[AgentId] = []
         if (
@@ -185,11 +186,9 @@ class Routing(Ledger):
             if last is not None:
                 candidates.append(last)
         assert call.profile is not None
-        for agent_id in candidates:
-            agent = self._agents.get(agent_id)
-            if agent is not None and agent.logged_in and agent in call.profile.members:
-                return agent
-        return None
+        members = call.profile.members
+        agents = (self._agents.get(agent_id) for agent_id in candidates)
+        return [a for a in agents if a is not None and a.logged_in and a in members]
 
     def _serve_agent(self, agent: Agent, now: float) -> None:
         """An agent became available: give them the call that should go next, or index them."""
@@ -227,6 +226,8 @@ class Routing(Ledger):
             call.armed = True
             self._arm_queue_timers(call, now)
             self._review(call, now)
+        elif TimerKind.WAIT_OVERFLOW not in call.timers:
+            self._arm_wait_limit(call, now)  # a limit that passed while it rang is due now
 
     def _wait_for(self, call: Call, agent: Agent, now: float, window: float) -> None:
         """Hold the call for one agent until the affinity window ends."""
@@ -237,6 +238,9 @@ class Routing(Ledger):
         call.timers[TimerKind.AFFINITY_END] = self._timers.set(
             now + window, TimerKind.AFFINITY_END, call
         )
+        if not call.armed:  # its relaxation and overflow limits run during the window too
+            call.armed = True
+            self._arm_queue_timers(call, now)
 
     def _unwait(self, call: Call) -> None:
         """Take the call out of whichever waiting list holds it."""
@@ -329,6 +333,10 @@ class Routing(Ledger):
         self._reservation_event(res, trigger, now)
         if trigger is not Trigger.CANCEL:
             self._call_event(call, trigger, now, reason=res.id)
+        if trigger is not Trigger.CANCEL:
+            # The call first, while the agent is still reserved: another free agent
+            # gets it before it can bounce straight back to the one who let it go.
+            self._route(call, now)
         status = None
         reason = None
         if trigger is Trigger.TIME_OUT:
@@ -336,8 +344,8 @@ class Routing(Ledger):
             if agent.misses >= call.queue.config.max_misses and agent.pending is None:
                 status, reason = Trigger.NOT_READY, "no_answer"  # never a silent logout
         self._agent_event(agent, now, state=trigger, status=status, reason=reason, call_id=call.id)
-        if trigger is not Trigger.CANCEL:
-            self._route(call, now)
+        if agent.status is not AgentStatus.READY:
+            self._release_affinity(agent, now)  # calls waiting for them go to everyone
 
     # == leaving the queue =============================================================
 
@@ -375,4 +383,8 @@ class Routing(Ledger):
 
     def _review(self, call: Call, now: float) -> None:
         """Estimate the caller's wait; overflow on it, or announce it (acd.waiting)."""
+        raise NotImplementedError
+
+    def _arm_wait_limit(self, call: Call, now: float, retry_at: float | None = None) -> None:
+        """Arm the earliest wait-over overflow rule still possible (acd.waiting)."""
         raise NotImplementedError

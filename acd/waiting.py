@@ -24,6 +24,7 @@ from acd.calls import Call
 from acd.config import OverflowCondition, Target
 from acd.estimates import estimate_from_releases, estimate_wait
 from acd.ledger import IN_QUEUE
+from acd.queues import QueueRuntime
 from acd.routing import Routing
 from acd.states import AgentState, AgentStatus, CallState, Trigger
 from acd.timers import TimerKind
@@ -59,22 +60,25 @@ class Waiting(Routing):
                 now + every, TimerKind.REVIEW, call, call.rank()
             )
 
-    def _arm_wait_limit(self, call: Call, now: float, not_before: float | None = None) -> None:
-        """Arm the earliest wait-over rule whose target the call can still go to."""
+    def _arm_wait_limit(self, call: Call, now: float, retry_at: float | None = None) -> None:
+        """Arm the earliest wait-over rule whose target the call can still go to.
+
+        With ``retry_at``, the rules already due were refused by their targets
+        just now: they are looked at again then, later rules at their own time.
+        """
         assert call.enqueued_at is not None
-        rules = [
-            r
-            for r in call.queue.config.overflow
-            if r.when is OverflowCondition.WAIT_OVER
-            and (r.target.site is not None or self._can_move_to(call, r.target.queue))
-        ]
-        if rules:
-            rule = min(rules, key=lambda r: r.seconds)
-            deadline = max(
-                now if not_before is None else not_before, call.enqueued_at + rule.seconds
-            )
+        deadlines = []
+        for rule in call.queue.config.overflow:
+            if rule.when is OverflowCondition.WAIT_OVER and (
+                rule.target.site is not None or self._can_move_to(call, rule.target.queue)
+            ):
+                due = call.enqueued_at + rule.seconds
+                if retry_at is not None and due <= now:
+                    due = retry_at
+                deadlines.append(max(now, due))
+        if deadlines:
             call.timers[TimerKind.WAIT_OVERFLOW] = self._timers.set(
-                deadline, TimerKind.WAIT_OVERFLOW, call, call.rank()
+                min(deadlines), TimerKind.WAIT_OVERFLOW, call, call.rank()
             )
 
     def _arm_relax(self, call: Call) -> None:
@@ -85,6 +89,20 @@ class Waiting(Routing):
             call.timers[TimerKind.RELAX] = self._timers.set(
                 deadline, TimerKind.RELAX, call, call.rank()
             )
+
+    def _requeue_for_new_config(self, queue: QueueRuntime, now: float) -> None:
+        """A queue's configuration was replaced: its calls take the new requirements,
+        relaxation steps and overflow rules, from their original enqueue time."""
+        calls = [c for c in self._calls.values() if c.queue is queue and c.state in IN_QUEUE]
+        for call in sorted(calls, key=Call.rank):
+            waiting = call.entry is not None  # (one waiting for an agent is let go too)
+            self._unwait(call)
+            call.cancel_timers()
+            call.armed = False  # armed again, by the new rules, when it waits again
+            call.profile = None
+            self._catch_up(call, now)
+            if waiting:
+                self._route(call, now)
 
     # == relaxation ====================================================================
 
@@ -97,7 +115,7 @@ class Waiting(Routing):
             call.profile.remove_waiting(call.entry)
             call.entry = None
         # (a ringing or affinity-waiting call uses the new profile when it waits again)
-        self._catch_up(call, now, minimum=call.relax_level + 1)
+        self._catch_up(call, now)
         self._arm_relax(call)
         if waiting_in_profile:
             self._route(call, now)
@@ -129,9 +147,10 @@ class Waiting(Routing):
                     return
         if config.announce_every_seconds is None:
             return
-        if ewt is not None and call.announced_ewt is not None:
-            ewt = min(ewt, call.announced_ewt)  # never announce a wait that grows
-        call.announced_ewt = ewt
+        if ewt is not None:
+            if call.announced_ewt is not None:
+                ewt = min(ewt, call.announced_ewt)  # never announce a wait that grows
+            call.announced_ewt = ewt
         over = config.callback_offer_over_seconds
         self._actions.append(
             PlayAnnouncement(
@@ -185,11 +204,7 @@ class Waiting(Routing):
 
     def _wait_limit_reached(self, call: Call, now: float) -> None:
         if call.state is CallState.OFFERED:
-            assert call.reservation is not None  # look again once the ringing is over
-            call.timers[TimerKind.WAIT_OVERFLOW] = self._timers.set(
-                call.reservation.deadline, TimerKind.WAIT_OVERFLOW, call, call.rank()
-            )
-            return
+            return  # ringing: if it comes back to wait, ``_wait`` arms this again at once
         if call.state is not CallState.QUEUED:
             return
         assert call.enqueued_at is not None
@@ -202,7 +217,7 @@ class Waiting(Routing):
             ):
                 return
         # Every target refused (full, or nobody staffed there): look again later.
-        self._arm_wait_limit(call, now, not_before=now + _OVERFLOW_RETRY_SECONDS)
+        self._arm_wait_limit(call, now, retry_at=now + _OVERFLOW_RETRY_SECONDS)
 
     def _overflow(self, call: Call, target: Target, now: float, reason: str) -> bool:
         """Move a waiting call to the target; False when the target can't take it."""

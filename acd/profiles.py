@@ -21,7 +21,8 @@ members satisfy it. It then keeps two ordered structures:
 
 Routing a call is the head of one structure; routing a freed agent is a look
 at the heads of the few profiles they belong to. Building a profile scans the
-queue's members once; every later decision is O(log n) at most.
+queue's members once; no later decision scans agents or calls: each is a dict
+or heap operation, or a binary search (and a memmove) in a waiting list.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ class Call:
         "announced_ewt",
         "armed",
         "arrived_at",
+        "asked_priority",
         "connected_at",
         "customer_id",
         "data",
@@ -58,7 +59,7 @@ class Call:
         dnis: str,
         language: Language | None,
         skills: dict[Skill, int] | None,
-        priority: int,
+        priority: int | None,
         customer_id: CustomerId | None,
         dedicated_agent: AgentId | None,
         data: Mapping[str, str],
@@ -70,7 +71,8 @@ class Call:
         self.dnis = dnis
         self.language = language
         self.skills = skills
-        self.priority = priority
+        self.asked_priority = priority  # None: each queue's own default applies
+        self.priority = queue.config.priority if priority is None else priority
         self.customer_id = customer_id
         self.dedicated_agent = dedicated_agent
         self.data = data

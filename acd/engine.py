@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from acd.actions import RetractOffer
 from acd.agents import Agent
 from acd.calls import Call
 from acd.commands import (
@@ -224,7 +225,14 @@ class Engine(Waiting):
 
     def _agent_device_lost(self, cmd: AgentDeviceLost, now: float) -> None:
         agent = self._require_agent(cmd.agent_id)
-        self._require_agent_state(agent, AgentState.IDLE)
+        res = agent.reservation
+        if res is None:
+            self._require_agent_state(agent, AgentState.IDLE)
+        else:  # lost while ringing: the phone can't answer, the call goes back to its place
+            self._actions.append(
+                RetractOffer(reservation_id=res.id, call_id=res.call.id, agent_id=agent.id)
+            )
+            self._withdraw_offer(res, Trigger.REJECT, now)  # declined, not the agent's miss
         self._agent_event(agent, now, state=Trigger.DEVICE_LOST, reason="device_lost")
         self._release_affinity(agent, now)
 

@@ -63,7 +63,7 @@ class Routing(Ledger):
             dnis=cmd.dnis,
             language=cmd.language,
             skills=dict(cmd.skills) if cmd.skills else None,
-            priority=queue.config.priority if cmd.priority is None else cmd.priority,
+            priority=cmd.priority,
             customer_id=cmd.customer_id,
             dedicated_agent=cmd.dedicated_agent,
             data=cmd.data,
@@ -114,9 +114,12 @@ class Routing(Ledger):
     def _place(
         self, call: Call, queue: QueueRuntime, now: float, trigger: Trigger, reason: str | None
     ) -> None:
-        """Put the call in ``queue`` at the relaxation level its wait so far has earned."""
+        """Put the call in ``queue`` at the relaxation level its wait so far has earned,
+        with the queue's priority unless the call came with its own."""
         assert call.enqueued_at is not None
         call.queue = queue
+        if call.asked_priority is None:
+            call.priority = queue.config.priority
         call.visited.add(queue.id)
         call.entered_queue_at = now
         call.profile = None

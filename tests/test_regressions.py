@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from acd.actions import PlayAnnouncement, TransferToSite
-from acd.commands import AgentConfigured, AgentWentNotReady, AgentWentReady
+from acd.actions import PlayAnnouncement, RetractOffer, TransferToSite
+from acd.commands import AgentConfigured, AgentDeviceLost, AgentWentNotReady, AgentWentReady
 from acd.config import (
     AffinityMode,
     AgentConfig,
@@ -15,7 +15,7 @@ from acd.config import (
     WhenUnstaffed,
 )
 from acd.ids import AgentId, QueueId
-from acd.states import CallState
+from acd.states import AgentState, CallState
 from acd.testing import Centre
 
 
@@ -186,3 +186,26 @@ def test_a_replaced_relaxation_ladder_drops_the_old_steps() -> None:
     assert centre.offered_to("x") == []
     centre.at(100)
     assert centre.offered_to("x") == ["lo"]
+
+
+def test_a_phone_lost_while_ringing_sends_the_call_to_another_agent_without_a_miss() -> None:
+    centre = Centre().queue("q")
+    centre.agent("a", queues=["q"])
+    centre.agent("b", queues=["q"])
+    centre.call("x", "q")
+    assert centre.offered_to("x") == ["a"]
+    centre.at(3).do(AgentDeviceLost(agent_id=AgentId("a")))
+    assert centre.offered_to("x") == ["a", "b"]
+    assert [r.call_id for r in centre.actions_of(RetractOffer)] == ["x"]
+    lost = centre.agent_view("a")
+    assert lost.state is AgentState.NOT_RESPONDING and lost.misses == 0
+
+
+def test_a_call_sent_on_by_a_full_queue_takes_the_priority_of_the_queue_it_joins() -> None:
+    centre = Centre().queue("vip", priority=5)
+    centre.queue("front", max_size=0, when_full=Target(queue=QueueId("vip")))
+    centre.call("x", "front")
+    centre.call("y", "front", priority=1)
+    x, y = centre.call_view("x"), centre.call_view("y")
+    assert x is not None and x.queue_id == "vip" and x.priority == 5
+    assert y is not None and y.priority == 1  # a priority the call came with is kept

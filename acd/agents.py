@@ -30,6 +30,7 @@ class Agent:
         "id",
         "idle_seq",
         "idle_since",
+        "indexed_in",
         "last_missed_call",
         "last_offer_order",
         "misses",
@@ -64,6 +65,8 @@ class Agent:
         self.last_missed_call: str | None = None
         self.wrap_up_timer: Timer | None = None
         self.profiles: list[Profile] = []
+        # The profiles whose available index holds them now (dropped from when taken).
+        self.indexed_in: list[Profile] = []
         # Calls waiting for this agent in particular (last-agent affinity window),
         # as sorted entries like a profile's waiting list.
         self.affinity_waiting: list[tuple[int, float, int, int, Call]] = []

@@ -170,6 +170,7 @@ class Engine(Waiting):
             for profile in agent.profiles:
                 withdraw(profile, agent)
             agent.profiles = []
+            agent.indexed_in = []
             for queue_id in agent.config.queues:
                 if queue_id in self._queues:
                     self._queues[queue_id].members.discard(agent)

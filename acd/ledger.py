@@ -187,8 +187,9 @@ class Ledger:
                 profile.ready += ready
         if was_available and not agent.available:
             agent.avail_token += 1  # its entries in the profiles' heaps are now stale
-            for profile in agent.profiles:
+            for profile in agent.indexed_in:
                 profile.drop_available(agent)
+            agent.indexed_in.clear()
         elif agent.available and not was_available:
             agent.idle_since = now  # longest idle counts from when they could take a call
             agent.idle_seq = next(self._idle_order)

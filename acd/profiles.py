@@ -162,6 +162,7 @@ class Profile:
             key = self._group_key(agent)
         if agent in self._group_of:
             return
+        agent.indexed_in.append(self)
         self._group_of[agent] = key
         group = self._groups.get(key)
         if group is None:

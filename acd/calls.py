@@ -95,11 +95,10 @@ class Call:
 
     def wait_entry(self) -> WaitEntry:
         """Where this call stands among waiting calls: priority, then age, then queue weight."""
-        assert self.enqueued_at is not None
-        return (-self.priority, self.enqueued_at, -self.queue.config.weight, self.order, self)
+        return (*self.rank(), self)
 
-    def rank(self) -> tuple[float, ...]:
-        """Orders this call's timers against others due at the same moment: first served first."""
+    def rank(self) -> tuple[int, float, int, int]:
+        """The order calls are served in (and their timers fire in, when due together)."""
         assert self.enqueued_at is not None
         return (-self.priority, self.enqueued_at, -self.queue.config.weight, self.order)
 

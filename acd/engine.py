@@ -49,9 +49,9 @@ from acd.commands import (
 from acd.errors import CommandRejected
 from acd.ids import AgentId, CallId, CustomerId, QueueId
 from acd.ledger import IN_QUEUE, Step
-from acd.queues import QueueRuntime, enrol, withdraw
+from acd.queues import QueueRuntime, enrol
 from acd.states import AgentState, AgentStatus, CallState, Outcome, Trigger
-from acd.timers import Timer, TimerKind
+from acd.timers import TimerKind
 from acd.views import AgentView, CallView, QueueStats
 from acd.waiting import Waiting
 
@@ -168,7 +168,7 @@ class Engine(Waiting):
             self._agent_event(agent, now, reason="created", created=True)
         else:
             for profile in agent.profiles:
-                withdraw(profile, agent)
+                profile.leave(agent)
             agent.profiles = []
             agent.indexed_in = []
             for queue_id in agent.config.queues:
@@ -330,4 +330,4 @@ class Engine(Waiting):
         )
 
 
-__all__ = ["Engine", "Step", "Timer"]
+__all__ = ["Engine", "Step"]

@@ -73,10 +73,5 @@ def enrol(profile: Profile, agent: Agent, *, index: bool = True) -> None:
         profile.reindex()  # rare (configuration): take their place by idle time
 
 
-def withdraw(profile: Profile, agent: Agent) -> None:
-    """Remove ``agent`` from ``profile`` (the caller clears ``agent.profiles``)."""
-    profile.leave(agent)
-
-
 def _by_order(agent: Agent) -> int:
     return agent.order

@@ -9,12 +9,13 @@ from acd.ids import AgentId, CallId, ReservationId
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OfferCall:
-    """Ring ``agent_id`` with ``call_id`` until ``deadline``."""
+    """Ring ``agent_id`` with ``call_id`` (or a consultation about it) until ``deadline``."""
 
     reservation_id: ReservationId
     call_id: CallId
     agent_id: AgentId
     deadline: float
+    consult_from: AgentId | None = None  # None: the caller; else the agent who consults
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,7 +29,7 @@ class RetractOffer:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectCall:
-    """Bridge the caller to the agent who accepted."""
+    """Bridge the caller to the agent who accepted, or who took the caller over."""
 
     call_id: CallId
     agent_id: AgentId

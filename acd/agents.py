@@ -4,6 +4,10 @@ Status (logged out / ready / not ready) is what the agent chose; state (idle,
 reserved, talking, ...) is what the system is doing with them. An agent takes
 a new call only when both say so: READY and IDLE. A status change asked for
 during a call waits in ``pending`` and applies when the agent is idle again.
+
+An agent's part in a call is their *leg*: from their answer to the end of
+their wrap-up. Legs and calls differ once calls move between agents: after a
+transfer the call lives on while the agent who sent it away wraps up.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from acd.states import AgentState, AgentStatus
 
 if TYPE_CHECKING:
     from acd.calls import Call
+    from acd.consults import Consult
     from acd.offers import Reservation
     from acd.profiles import Profile
+    from acd.queues import QueueRuntime
     from acd.timers import Timer
 
 
@@ -27,12 +33,15 @@ class Agent:
         "call",
         "calls_answered",
         "config",
+        "consult",
         "id",
         "idle_seq",
         "idle_since",
         "indexed_in",
         "last_missed_call",
         "last_offer_order",
+        "leg_queue",
+        "leg_started_at",
         "misses",
         "order",
         "pending",
@@ -61,7 +70,14 @@ class Agent:
         # profiles' heaps that carry an older token are stale.
         self.avail_token = 0
         self.reservation: Reservation | None = None
+        # The call in hand: talking, held, or in wrap-up after it (the call may
+        # live on with someone else after a transfer).
         self.call: Call | None = None
+        # The agent's own part in ``call``: when they answered it, and the queue
+        # whose wrap-up rule and handle times it counts in.
+        self.leg_started_at = 0.0
+        self.leg_queue: QueueRuntime | None = None
+        self.consult: Consult | None = None  # set while another agent consults this one
         self.last_missed_call: str | None = None
         self.wrap_up_timer: Timer | None = None
         self.profiles: list[Profile] = []

@@ -10,6 +10,7 @@ from acd.states import CallState
 
 if TYPE_CHECKING:
     from acd.agents import Agent
+    from acd.consults import Consult
     from acd.offers import Reservation
     from acd.profiles import Profile, WaitEntry
     from acd.queues import QueueRuntime
@@ -26,6 +27,7 @@ class Call:
         "arrived_at",
         "asked_priority",
         "connected_at",
+        "consult",
         "customer_id",
         "data",
         "dedicated_agent",
@@ -45,6 +47,8 @@ class Call:
         "skills",
         "state",
         "timers",
+        "transfer_note",
+        "transferred_by",
         "visited",
     )
 
@@ -78,16 +82,20 @@ class Call:
         self.data = data
         self.state = CallState.ARRIVED
         self.arrived_at = now
-        self.enqueued_at: float | None = None  # first entry into a queue; kept across overflow
+        # First entry into a queue; kept across overflow, reset by a blind transfer.
+        self.enqueued_at: float | None = None
         self.entered_queue_at = now  # entry into the current queue
-        self.connected_at: float | None = None
+        self.connected_at: float | None = None  # the latest answer; set: the call was answered
         self.ended_at: float | None = None
         self.relax_level = 0
         self.profile: Profile | None = None
         self.entry: WaitEntry | None = None  # set while waiting in ``profile`` or for an agent
         self.affinity_agent: Agent | None = None  # set while waiting for one agent in particular
-        self.agent: Agent | None = None
-        self.reservation: Reservation | None = None
+        self.agent: Agent | None = None  # the connected agent (the main one, in a conference)
+        self.reservation: Reservation | None = None  # an offer from the queue
+        self.consult: Consult | None = None  # the agent is consulting another about it
+        self.transferred_by: Agent | None = None  # the agent who last sent it away, blind
+        self.transfer_note: str | None = None
         self.announced_ewt: float | None = None
         self.timers: dict[TimerKind, Timer] = {}
         self.armed = False  # the current queue's timers are set

@@ -52,7 +52,72 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--json", action="store_true", help="print JSON")
     simulate.set_defaults(run=_simulate)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the server (REST, CTI WebSocket, metrics)",
+        description="Run the ACD server. With no --config and no --database-url it starts "
+        "the demo configuration on SQLite ./acd.db. Every option has an ACD_ variable.",
+    )
+    serve.add_argument("--config", help="queues, agents and customers (YAML)")
+    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default 8080)")
+    serve.add_argument("--database-url", help="default sqlite+aiosqlite:///./acd.db")
+    serve.set_defaults(run=_serve)
+
+    token = commands.add_parser(
+        "token",
+        help="print a bearer token",
+        description="Sign a token with the server's key (ACD_JWT_SECRET or ./acd.secret).",
+    )
+    token.add_argument("--role", choices=["agent", "supervisor", "admin"], required=True)
+    token.add_argument("--agent", help="the agent an agent token acts for")
+    token.add_argument("--team", action="append", default=[], help="a supervisor's team")
+    token.add_argument("--minutes", type=int, default=720, help="validity, default 720")
+    token.set_defaults(run=_token)
     return parser
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from api.settings import Settings
+
+    given = {
+        k: v
+        for k, v in {
+            "config": getattr(args, "config", None),
+            "host": getattr(args, "host", None),
+            "port": getattr(args, "port", None),
+            "database_url": getattr(args, "database_url", None),
+        }.items()
+        if v is not None
+    }
+    settings = Settings(**given)
+    if settings.config is None and "database_url" not in given:
+        settings = settings.model_copy(update={"demo": True})
+    return settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from api.serve import serve
+
+    serve(_settings(args))
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from api.auth import Role, issue
+
+    settings = _settings(args)
+    print(
+        issue(
+            settings.signing_key(),
+            Role(args.role),
+            agent_id=args.agent,
+            teams=frozenset(args.team),
+            minutes=args.minutes,
+        )
+    )
+    return 0
 
 
 def _erlang(args: argparse.Namespace) -> int:

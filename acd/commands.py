@@ -112,9 +112,10 @@ class OfferRejected:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallHeld:
-    """The agent put the caller on hold."""
+    """The call's agent put the caller on hold (``agent_id``, when given, must be that agent)."""
 
     call_id: CallId
+    agent_id: AgentId | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,6 +147,52 @@ class CallSelfServed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallTransferred:
+    """The call's agent sent the caller, unannounced, to a queue or to one agent."""
+
+    call_id: CallId
+    queue_id: QueueId | None = None  # exactly one of queue_id and agent_id
+    agent_id: AgentId | None = None
+    note: str | None = None  # for whoever takes the call next
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsultStarted:
+    """The call's agent put the caller on hold to consult ``agent_id``."""
+
+    call_id: CallId
+    agent_id: AgentId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsultCancelled:
+    """The call's agent gave up the consultation (ringing or talking) and keeps the caller."""
+
+    call_id: CallId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferCompleted:
+    """The call's agent handed the caller over to the agent they consulted, and left."""
+
+    call_id: CallId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceStarted:
+    """The call's agent brought the caller into their talk with the agent they consulted."""
+
+    call_id: CallId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentLeftConference:
+    """One of the two agents of a conference left it; the other stays with the caller."""
+
+    agent_id: AgentId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WrapUpFinished:
     """The agent finished after-call work with a disposition code."""
 
@@ -172,5 +219,11 @@ Command = (
     | CallerHungUp
     | AgentHungUp
     | CallSelfServed
+    | CallTransferred
+    | ConsultStarted
+    | ConsultCancelled
+    | TransferCompleted
+    | ConferenceStarted
+    | AgentLeftConference
     | WrapUpFinished
 )

@@ -10,11 +10,20 @@ The engine is a stack of layers, each a class over the one before:
 ``acd.ledger`` (state, timers, one numbered event per transition),
 ``acd.routing`` (admission, routing, offers, leaving the queue),
 ``acd.waiting`` (the timers of waiting calls: relaxation, announcements,
-estimates, overflow), and this module: the runtime's interface, command
-dispatch, configuration, agents' presence, and the commands that end a wait or
-a call (hold, hang-up, self-service, wrap-up). Where a layer needs what a
-later one defines, it declares the method, raising ``NotImplementedError``.
-Each layer registers the handlers of the timers it sets.
+estimates, overflow), ``acd.transfers`` (blind transfers, consultations,
+conferences, and the end of an agent's leg), and this module: the runtime's
+interface, command dispatch, configuration, agents' presence, the commands
+that end a wait or a call (hold, hang-up, self-service, wrap-up), and the
+restore after a restart. Where a layer needs what a later one defines, it
+declares the method, raising ``NotImplementedError``. Each layer registers
+the handlers of the timers it sets.
+
+Restore. A new process rebuilds its engine from the database: it first
+``continue_sequence``s after the last stored event (before anything emits
+one, configuring agents included), configures queues and agents, seeds
+``remember_last_agent`` from stored contacts, and ends with
+``close_interrupted`` each call that was live in the process that died (it
+can't be resumed: its telephony is gone with it).
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from acd.commands import (
     AgentDeviceLost,
     AgentDeviceRestored,
     AgentHungUp,
+    AgentLeftConference,
     AgentLoggedIn,
     AgentLoggedOut,
     AgentWentNotReady,
@@ -39,26 +49,31 @@ from acd.commands import (
     CallHeld,
     CallRetrieved,
     CallSelfServed,
+    CallTransferred,
     Command,
+    ConferenceStarted,
+    ConsultCancelled,
+    ConsultStarted,
     DisasterModeChanged,
     OfferAccepted,
     OfferRejected,
     QueueConfigured,
+    TransferCompleted,
     WrapUpFinished,
 )
 from acd.errors import CommandRejected
 from acd.ids import AgentId, CallId, CustomerId, QueueId
 from acd.ledger import IN_QUEUE, Step
 from acd.queues import QueueRuntime, enrol
-from acd.states import AgentState, AgentStatus, CallState, Outcome, Trigger
+from acd.states import CALL_TRANSITIONS, AgentState, AgentStatus, CallState, Outcome, Trigger
 from acd.timers import TimerKind
+from acd.transfers import Transfers
 from acd.views import AgentView, CallView, QueueStats
-from acd.waiting import Waiting
 
 _BUSY = frozenset({AgentState.RESERVED, AgentState.TALKING, AgentState.HELD, AgentState.WRAP_UP})
 
 
-class Engine(Waiting):
+class Engine(Transfers):
     """The ACD core: commands and due timers in, events and actions out."""
 
     def __init__(self) -> None:
@@ -81,6 +96,12 @@ class Engine(Waiting):
             CallerHungUp: self._caller_hung_up,
             AgentHungUp: self._agent_hung_up,
             CallSelfServed: self._call_self_served,
+            CallTransferred: self._call_transferred,
+            ConsultStarted: self._consult_started,
+            ConsultCancelled: self._consult_cancelled,
+            TransferCompleted: self._transfer_completed,
+            ConferenceStarted: self._conference_started,
+            AgentLeftConference: self._agent_left_conference,
             WrapUpFinished: self._wrap_up_finished,
         }
         self._timer_handlers[TimerKind.WRAP_UP_END] = self._wrap_up_timed_out
@@ -113,6 +134,46 @@ class Engine(Waiting):
         """When the runtime must call ``advance`` next; None when nothing is timed."""
         return self._timers.next_deadline()
 
+    # == restore after a restart =======================================================
+
+    def continue_sequence(self, after_seq: int) -> None:
+        """Number the next event ``after_seq + 1``: only before this engine emits any."""
+        if self._seq != self._first_seq:
+            raise ValueError(f"the engine has numbered events already (up to {self._seq})")
+        if after_seq < 0:
+            raise ValueError(f"no sequence number is negative: {after_seq}")
+        self._seq = self._first_seq = after_seq
+
+    def close_interrupted(
+        self,
+        *,
+        call_id: CallId,
+        queue_id: QueueId,
+        from_state: CallState,
+        agent_id: AgentId | None,
+        now: float,
+    ) -> Step:
+        """End, with outcome INTERRUPTED, a call that was live (in ``from_state``) in the
+        process that died; it changes no other state. Timers due by ``now`` fire first."""
+        self._start(now)
+        self._fire_due(now)
+        try:
+            if call_id in self._calls:
+                raise CommandRejected("call_exists", f"call {call_id} is live in this engine")
+            if (from_state, Trigger.INTERRUPT) not in CALL_TRANSITIONS:
+                raise CommandRejected(
+                    "wrong_state", f"a call {from_state.value} is not live", from_state.value
+                )
+        except CommandRejected as rejected:
+            rejected.step = self._finish()  # type: ignore[attr-defined]
+            raise
+        self._interrupted_event(call_id, queue_id, from_state, agent_id, now)
+        return self._finish()
+
+    def remember_last_agent(self, customer_id: CustomerId, agent_id: AgentId) -> None:
+        """Seed the customer's last agent (for affinity) from stored contacts; no event."""
+        self._last_agent[customer_id] = agent_id
+
     # == read-only views ===============================================================
 
     def agent(self, agent_id: AgentId) -> AgentView | None:
@@ -136,6 +197,27 @@ class Engine(Waiting):
     def queue_stats(self, queue_id: QueueId) -> QueueStats:
         queue = self._require_queue(queue_id)
         return QueueStats.of(queue, self._calls.values())
+
+    def queue_estimate(self, queue_id: QueueId) -> float | None:
+        """The estimated remaining wait of the caller who joined the queue last.
+
+        None when nobody waits there or there is not enough data. Computed as at
+        the engine's last step (the time it last saw); scans the live calls, so
+        it is for views and scrapes, not for routing.
+        """
+        queue = self._require_queue(queue_id)
+        last: Call | None = None
+        for call in self._calls.values():
+            if (
+                call.queue is queue
+                and call.state is CallState.QUEUED
+                and call.entry is not None
+                and call.profile is not None
+                and call.affinity_agent is None
+                and (last is None or call.order > last.order)
+            ):
+                last = call
+        return None if last is None else self.estimate(last)[1]
 
     def last_agent(self, customer_id: CustomerId) -> AgentId | None:
         return self._last_agent.get(customer_id)
@@ -249,12 +331,24 @@ class Engine(Waiting):
         self._require_call_state(call, CallState.CONNECTED)
         agent = call.agent
         assert agent is not None
+        if cmd.agent_id is not None and cmd.agent_id != agent.id:
+            raise CommandRejected(
+                "not_main_agent", f"only {agent.id} holds call {call.id}", call.state.value
+            )
+        if call.consult is not None:  # a conference: the two agents talk on, the caller held
+            self._move_consult(call.consult, Trigger.HOLD)
         self._call_event(call, Trigger.HOLD, now)
         self._agent_event(agent, now, state=Trigger.HOLD, call_id=call.id)
 
     def _call_retrieved(self, cmd: CallRetrieved, now: float) -> None:
         call = self._require_call(cmd.call_id)
         self._require_call_state(call, CallState.HELD)
+        if call.consult is not None:  # back to the caller: cancel, transfer or conference
+            raise CommandRejected(
+                "consult_in_progress",
+                f"call {call.id} has a consultation in progress",
+                call.consult.state.value,
+            )
         agent = call.agent
         assert agent is not None
         self._call_event(call, Trigger.RETRIEVE, now)
@@ -286,20 +380,15 @@ class Engine(Waiting):
         self._leave_queue(call, Outcome.SELF_SERVED, now, "self_service")
 
     def _hang_up(self, call: Call, now: float, reason: str) -> None:
+        """The call ends, and with it every agent's part in it."""
         agent = call.agent
         assert agent is not None
         del self._calls[call.id]
         call.ended_at = now
         self._call_event(call, Trigger.END, now, outcome=Outcome.ANSWERED, reason=reason)
-        wrap = call.queue.config.wrap_up_seconds
-        if wrap > 0:
-            agent.wrap_up_timer = self._timers.set(now + wrap, TimerKind.WRAP_UP_END, agent)
-            self._agent_event(agent, now, state=Trigger.END, call_id=call.id)
-        else:
-            assert call.connected_at is not None
-            call.queue.aht.add(now - call.connected_at)
-            agent.call = None
-            self._agent_event(agent, now, state=Trigger.END_WITHOUT_WRAP_UP, call_id=call.id)
+        self._end_leg(agent, now, None)
+        if call.consult is not None:
+            self._end_consult(call.consult, now, reason)
 
     def _wrap_up_finished(self, cmd: WrapUpFinished, now: float) -> None:
         agent = self._require_agent(cmd.agent_id)
@@ -313,12 +402,12 @@ class Engine(Waiting):
     def _finish_wrap_up(
         self, agent: Agent, now: float, disposition: str | None, resolved: bool | None
     ) -> None:
-        call = agent.call
-        assert call is not None and call.connected_at is not None
+        call, queue = agent.call, agent.leg_queue
+        assert call is not None and queue is not None
         if agent.wrap_up_timer is not None:
             agent.wrap_up_timer.cancel()
             agent.wrap_up_timer = None
-        call.queue.aht.add(now - call.connected_at)  # talk + hold + wrap-up
+        queue.aht.add(now - agent.leg_started_at)  # talk + hold + wrap-up
         agent.call = None
         self._agent_event(
             agent,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from acd.ids import AgentId, CallId, QueueId, ReservationId
+from acd.ids import AgentId, CallId, CustomerId, QueueId, ReservationId
 from acd.states import AgentState, AgentStatus, CallState, Outcome, ReservationState
 
 
@@ -26,6 +26,7 @@ class CallStateChanged:
     outcome: Outcome | None = None  # set once, on the transition to ENDED
     agent_id: AgentId | None = None
     reason: str | None = None
+    customer_id: CustomerId | None = None  # set on the call's first event (from_state None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

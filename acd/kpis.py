@@ -22,6 +22,18 @@ What counts when:
   READY). Ringing (RESERVED) and wrap-up count on neither side, as in
   KPIS.md. Periods still open are counted up to ``totals(until=...)`` when
   given, else left out.
+* Transfers: a transferred call is still one offered call, answered once (the
+  engine keeps ANSWERED as the outcome of a call answered before a blind
+  transfer, however it ends); its wait, speed of answer and ring are those of
+  its first answer, its talk and hold those of all its legs. KPIS.md's
+  transfer rate counts calls transferred by an agent, blind (back to a queue
+  or to one agent: reason ``blind_transfer``) and warm (handed over after a
+  consultation: ``consult_transfer``, ``conference_transfer``) apart, over
+  the answered calls of the queue the call ended in. An agent handles a call
+  when they answer it or take it over from a colleague; answering a
+  consultation is not handling a call.
+* A call closed as INTERRUPTED after a restart (its fate unknown) is counted
+  in ``interrupted`` and in no other figure, offered included.
 
 Edge cases: every ratio whose denominator is zero is ``None``, never 0 (no
 answered call means "no ASA", not "ASA 0 s"). Rates are fractions 0-1,
@@ -50,6 +62,9 @@ _TALKING = AgentState.TALKING
 _AGENT_HELD = AgentState.HELD
 _WRAP_UP = AgentState.WRAP_UP
 _READY = AgentStatus.READY
+_BLIND = "blind_transfer"
+_WARM = frozenset({"consult_transfer", "conference_transfer"})
+_CONSULT = "consult"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,6 +92,11 @@ class CallKpis:
     answered_rate: float | None  # answered ÷ offered
     blocked_rate: float | None  # blocked ÷ offered
     queue_placement_rate: float | None  # calls that waited before any offer ÷ offered
+    transferred_blind: int  # calls an agent sent back to a queue or to another agent
+    transferred_warm: int  # calls an agent handed over after consulting a colleague
+    blind_transfer_rate: float | None  # transferred blind ÷ answered
+    warm_transfer_rate: float | None  # transferred warm ÷ answered
+    interrupted: int  # closed after a restart, fate unknown: not offered, in no other figure
 
     def as_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
@@ -122,14 +142,17 @@ class _CallTally:
     """One call while it is in the centre."""
 
     __slots__ = (
+        "blind",
         "connected_at",
         "hold",
         "offered_at",
         "placed",
         "queue_id",
         "queued_at",
+        "ring",
         "since",
         "talk",
+        "warm",
     )
 
     def __init__(self, at: float, queue_id: QueueId) -> None:
@@ -137,10 +160,13 @@ class _CallTally:
         self.queue_id = queue_id
         self.queued_at: float | None = None
         self.offered_at: float | None = None  # the latest offer
-        self.connected_at: float | None = None
+        self.connected_at: float | None = None  # the first answer
+        self.ring = 0.0  # of the offer first answered
         self.placed: bool | None = None  # decided at the first offer, or at the end
         self.talk = 0.0
         self.hold = 0.0
+        self.blind = False  # transferred blind, at least once
+        self.warm = False
 
 
 class _QueueTally:
@@ -152,9 +178,11 @@ class _QueueTally:
         "acw",
         "answer_wait",
         "answered",
+        "blind",
         "blocked",
         "hold",
         "in_sl",
+        "interrupted",
         "max_wait",
         "overflowed",
         "placed",
@@ -162,12 +190,13 @@ class _QueueTally:
         "self_served",
         "short_abandoned",
         "talk",
+        "warm",
     )
 
     def __init__(self) -> None:
         self.answered = self.abandoned = self.short_abandoned = 0
         self.overflowed = self.blocked = self.self_served = 0
-        self.in_sl = self.placed = 0
+        self.in_sl = self.placed = self.blind = self.warm = self.interrupted = 0
         self.answer_wait = self.abandon_wait = self.max_wait = 0.0
         self.talk = self.hold = self.acw = self.ring = 0.0
 
@@ -210,6 +239,11 @@ class _QueueTally:
             answered_rate=_ratio(answered, offered),
             blocked_rate=_ratio(self.blocked, offered),
             queue_placement_rate=_ratio(self.placed, offered),
+            transferred_blind=self.blind,
+            transferred_warm=self.warm,
+            blind_transfer_rate=_ratio(self.blind, answered),
+            warm_transfer_rate=_ratio(self.warm, answered),
+            interrupted=self.interrupted,
         )
 
 
@@ -322,6 +356,8 @@ class KpiFold:
         if to_state is _QUEUED:
             if call.queued_at is None:
                 call.queued_at = at
+            elif event.reason == _BLIND:
+                call.blind = True
         elif to_state is _OFFERED:
             call.offered_at = at
             if call.placed is None:
@@ -329,9 +365,15 @@ class KpiFold:
         elif to_state is _CONNECTED:
             if call.connected_at is None:
                 call.connected_at = at
+                if call.offered_at is not None:
+                    call.ring = at - call.offered_at
             agent = self._agents.get(event.agent_id) if event.agent_id is not None else None
             if agent is not None:
                 agent.wrap_queue = event.queue_id
+            if event.reason in _WARM:
+                call.warm = True
+                if agent is not None:
+                    agent.handled += 1  # took the caller over from a colleague
         elif to_state is _ENDED:
             del self._calls[event.call_id]
             self._call_ended(event, call)
@@ -342,9 +384,14 @@ class KpiFold:
         queued_at = call.queued_at
         if call.placed is None:
             call.placed = queued_at is not None and at > queued_at
+        outcome = event.outcome
+        if outcome is Outcome.INTERRUPTED:
+            tally.interrupted += 1
+            return
         if call.placed:
             tally.placed += 1
-        outcome = event.outcome
+        tally.blind += call.blind
+        tally.warm += call.warm
         if outcome is Outcome.ANSWERED:
             connected_at = call.connected_at if call.connected_at is not None else at
             wait = connected_at - queued_at if queued_at is not None else 0.0
@@ -356,8 +403,7 @@ class KpiFold:
                 tally.in_sl += 1
             tally.talk += call.talk
             tally.hold += call.hold
-            if call.offered_at is not None:
-                tally.ring += connected_at - call.offered_at
+            tally.ring += call.ring
         elif outcome is Outcome.ABANDONED:
             tally.abandoned += 1
             tally.abandon_wait += at - queued_at if queued_at is not None else 0.0
@@ -393,9 +439,11 @@ class KpiFold:
         agent.status = event.to_status
         agent.state = event.to_state
         if event.to_state is _TALKING and event.from_state is AgentState.RESERVED:
-            # A new call: its wrap-up goes to its queue, whichever of the call's
-            # CONNECTED and the agent's TALKING comes first.
-            agent.handled += 1
+            # A new call (or a consultation about one): its wrap-up goes to its
+            # queue, whichever of the call's CONNECTED and the agent's TALKING
+            # comes first.
+            if event.reason != _CONSULT:
+                agent.handled += 1
             call = self._calls.get(event.call_id) if event.call_id is not None else None
             if call is not None:
                 agent.wrap_queue = call.queue_id

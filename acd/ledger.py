@@ -63,6 +63,7 @@ class Ledger:
     def __init__(self) -> None:
         self._now = float("-inf")
         self._seq = 0
+        self._first_seq = 0  # ``_seq`` before the first event (Engine.continue_sequence)
         self._timers = Timers()
         self._queues: dict[QueueId, QueueRuntime] = {}
         self._agents: dict[AgentId, Agent] = {}
@@ -126,9 +127,12 @@ class Ledger:
     ) -> None:
         """Move the call by ``trigger`` and say so; no trigger: the call is new."""
         old: CallState | None = None
+        customer_id = None
         if trigger is not None:
             old = call.state
             call.state = next_state(CALL_TRANSITIONS, old, trigger)
+        else:
+            customer_id = call.customer_id
         agent = call.agent
         if agent is None and call.reservation is not None:
             agent = call.reservation.agent
@@ -144,6 +148,31 @@ class Ledger:
                 outcome=outcome,
                 agent_id=None if agent is None else agent.id,
                 reason=reason,
+                customer_id=customer_id,
+            )
+        )
+
+    def _interrupted_event(
+        self,
+        call_id: CallId,
+        queue_id: QueueId,
+        from_state: CallState,
+        agent_id: AgentId | None,
+        now: float,
+    ) -> None:
+        """End a call this engine never held: it was live when the previous process died."""
+        self._seq += 1
+        self._events.append(
+            CallStateChanged(
+                seq=self._seq,
+                at=now,
+                call_id=call_id,
+                queue_id=queue_id,
+                from_state=from_state,
+                to_state=next_state(CALL_TRANSITIONS, from_state, Trigger.INTERRUPT),
+                outcome=Outcome.INTERRUPTED,
+                agent_id=agent_id,
+                reason="interrupted",
             )
         )
 

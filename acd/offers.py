@@ -1,4 +1,4 @@
-"""Reservations: an offer of one call to one agent, with a deadline."""
+"""Reservations: an offer of one call (or a consultation about it) to one agent, with a deadline."""
 
 from __future__ import annotations
 
@@ -10,14 +10,21 @@ from acd.states import ReservationState
 if TYPE_CHECKING:
     from acd.agents import Agent
     from acd.calls import Call
+    from acd.consults import Consult
     from acd.timers import Timer
 
 
 class Reservation:
-    __slots__ = ("agent", "call", "deadline", "id", "offered_at", "state", "timer")
+    __slots__ = ("agent", "call", "consult", "deadline", "id", "offered_at", "state", "timer")
 
     def __init__(
-        self, reservation_id: ReservationId, call: Call, agent: Agent, now: float, deadline: float
+        self,
+        reservation_id: ReservationId,
+        call: Call,
+        agent: Agent,
+        now: float,
+        deadline: float,
+        consult: Consult | None = None,
     ) -> None:
         self.id = reservation_id
         self.call = call
@@ -26,3 +33,5 @@ class Reservation:
         self.deadline = deadline
         self.state = ReservationState.PENDING
         self.timer: Timer | None = None
+        # Set when the offer is a consultation: the call stays with its agent meanwhile.
+        self.consult = consult

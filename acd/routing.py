@@ -13,9 +13,12 @@ as available in their profiles.
 
 An offer reserves the call and the agent until the agent accepts, rejects or
 lets it ring out; unless the caller left, a withdrawn offer sends the call
-back through routing. A call that leaves the queue without reaching an agent
-(abandoned, self-served, sent to another site) takes its offer and its place
-in the waiting lists with it.
+back through routing. (An offer that is a consultation, ``acd.transfers``,
+leaves the call with its agent: its answer and its end go to that layer.) A
+call that leaves the queue without reaching an agent (abandoned, self-served,
+sent to another site) takes its offer and its place in the waiting lists with
+it. A call that was answered before (then sent back to a queue by a transfer)
+keeps the outcome ANSWERED however it leaves.
 """
 
 from __future__ import annotations
@@ -191,7 +194,11 @@ class Routing(Ledger):
         assert call.profile is not None
         members = call.profile.members
         agents = (self._agents.get(agent_id) for agent_id in candidates)
-        return [a for a in agents if a is not None and a.logged_in and a in members]
+        # Never back to the agent who just sent the caller away by a transfer.
+        away = call.transferred_by
+        return [
+            a for a in agents if a is not None and a.logged_in and a in members and a is not away
+        ]
 
     def _serve_agent(self, agent: Agent, now: float) -> None:
         """An agent became available: give them the call that should go next, or index them."""
@@ -292,6 +299,9 @@ class Routing(Ledger):
     def _offer_accepted(self, cmd: OfferAccepted, now: float) -> None:
         agent = self._require_agent(cmd.agent_id)
         res = self._require_offer(agent, cmd.call_id)
+        if res.consult is not None:
+            self._answer_consult(res, now)
+            return
         call = res.call
         assert res.timer is not None
         res.timer.cancel()
@@ -306,6 +316,8 @@ class Routing(Ledger):
         call.cancel_timers()
         self._call_event(call, Trigger.ACCEPT, now)
         agent.call = call
+        agent.leg_started_at = now
+        agent.leg_queue = call.queue
         agent.misses = 0
         agent.calls_answered += 1
         self._agent_event(agent, now, state=Trigger.ACCEPT, call_id=call.id)
@@ -327,6 +339,9 @@ class Routing(Ledger):
 
     def _withdraw_offer(self, res: Reservation, trigger: Trigger, now: float) -> None:
         """End a pending offer; unless the caller left, the call goes back to its place."""
+        if res.consult is not None:
+            self._withdraw_consult(res, trigger, now)
+            return
         call, agent = res.call, res.agent
         assert res.timer is not None
         res.timer.cancel()
@@ -340,6 +355,11 @@ class Routing(Ledger):
             # The call first, while the agent is still reserved: another free agent
             # gets it before it can bounce straight back to the one who let it go.
             self._route(call, now)
+        self._free_offered_agent(res, trigger, now)
+
+    def _free_offered_agent(self, res: Reservation, trigger: Trigger, now: float) -> None:
+        """The agent of an unanswered offer is free again; a ring-no-answer is their miss."""
+        call, agent = res.call, res.agent
         status = None
         reason = None
         if trigger is Trigger.TIME_OUT:
@@ -353,7 +373,7 @@ class Routing(Ledger):
     # == leaving the queue =============================================================
 
     def _leave_queue(self, call: Call, outcome: Outcome, now: float, reason: str) -> None:
-        """A waiting or ringing call leaves the centre without reaching an agent."""
+        """A waiting or ringing call leaves the centre without reaching an agent (again)."""
         res = call.reservation
         if res is not None:
             self._actions.append(
@@ -363,6 +383,10 @@ class Routing(Ledger):
         self._unwait(call)
         call.queue.size -= 1
         call.queue.reneging.left_queue(now - call.entered_queue_at, gave_up=True)
+        if call.connected_at is not None:
+            # Answered, then sent back to a queue by a transfer: it reached an agent,
+            # and a call has one outcome (KPIS.md counts it answered, once).
+            outcome = Outcome.ANSWERED
         self._end_call(call, outcome, now, reason)
 
     def _end_call(self, call: Call, outcome: Outcome, now: float, reason: str) -> None:
@@ -379,6 +403,14 @@ class Routing(Ledger):
             self._end_call(call, Outcome.OVERFLOWED, now, reason)
 
     # == defined by a later layer ======================================================
+
+    def _answer_consult(self, res: Reservation, now: float) -> None:
+        """The consulted agent answered the consultation offered to them (acd.transfers)."""
+        raise NotImplementedError
+
+    def _withdraw_consult(self, res: Reservation, trigger: Trigger, now: float) -> None:
+        """End a consultation's offer that was not answered (acd.transfers)."""
+        raise NotImplementedError
 
     def _arm_queue_timers(self, call: Call, now: float) -> None:
         """Arm the timers of a call's first wait in its queue (acd.waiting)."""

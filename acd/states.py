@@ -5,6 +5,12 @@ Each machine is an enum of states and a transition table from
 directly: it asks the table, so a transition the table lacks is a bug in the
 engine and fails loudly (``InvalidTransition``), while a command that is wrong
 for the current state is refused earlier, as ``CommandRejected``.
+
+A consultation (one agent consulting another about a call, ``acd.transfers``)
+is part of its call, not an entity with events of its own: each of its moves
+comes with the reservation, agent or call event that reports it (the offer's
+reservation, the consulted agent's answer or leg end, the call's conference,
+hold or hand-over), so it can be rebuilt from the events alone.
 """
 
 from __future__ import annotations
@@ -63,6 +69,16 @@ class Outcome(_Enum):
     OVERFLOWED = "overflowed"  # sent to another site
     BLOCKED = "blocked"  # refused before reaching a queue
     SELF_SERVED = "self_served"  # left the queue for self-service or a callback
+    INTERRUPTED = "interrupted"  # live when the previous process died (Engine.close_interrupted)
+
+
+class ConsultState(_Enum):
+    """Where the consultation of a second agent about a call stands."""
+
+    RINGING = "ringing"  # offered to the consulted agent; the caller is on hold
+    TALKING = "talking"  # the two agents talk; the caller is on hold
+    CONFERENCED = "conferenced"  # the caller and both agents talk
+    ENDED = "ended"
 
 
 class ReservationState(_Enum):
@@ -94,7 +110,11 @@ class Trigger(_Enum):
     DEVICE_RESTORED = "device_restored"
     ADMIT = "admit"
     REQUEUE = "requeue"
-    LEAVE = "leave"  # abandon, overflow, block, self-service
+    LEAVE = "leave"  # abandon, overflow, block, self-service; leaving a conference
+    TRANSFER = "transfer"  # blind transfer: the caller goes back to a queue
+    CONFERENCE = "conference"  # the caller joins the two agents of a consultation
+    HAND_OVER = "hand_over"  # the consulted agent takes the caller over
+    INTERRUPT = "interrupt"  # closed after a restart: the process it lived in died
 
 
 T = Trigger
@@ -142,6 +162,16 @@ CALL_TRANSITIONS: dict[tuple[CallState, Trigger], CallState] = {
     (C.HELD, T.RETRIEVE): C.CONNECTED,
     (C.CONNECTED, T.END): C.ENDED,
     (C.HELD, T.END): C.ENDED,
+    (C.CONNECTED, T.TRANSFER): C.QUEUED,  # a fresh wait, in the target queue
+    (C.HELD, T.TRANSFER): C.QUEUED,
+    (C.HELD, T.CONFERENCE): C.CONNECTED,  # with both agents
+    (C.HELD, T.HAND_OVER): C.CONNECTED,  # warm transfer: to the consulted agent
+    (C.CONNECTED, T.HAND_OVER): C.CONNECTED,  # the main agent left a conference
+    (C.ARRIVED, T.INTERRUPT): C.ENDED,
+    (C.QUEUED, T.INTERRUPT): C.ENDED,
+    (C.OFFERED, T.INTERRUPT): C.ENDED,
+    (C.CONNECTED, T.INTERRUPT): C.ENDED,
+    (C.HELD, T.INTERRUPT): C.ENDED,
 }
 
 R = ReservationState
@@ -151,7 +181,23 @@ RESERVATION_TRANSITIONS: dict[tuple[ReservationState, Trigger], ReservationState
     (R.PENDING, T.TIME_OUT): R.TIMED_OUT,
     (R.PENDING, T.CANCEL): R.CANCELLED,
 }
-del T, A, S, C, R
+
+CS = ConsultState
+CONSULT_TRANSITIONS: dict[tuple[ConsultState, Trigger], ConsultState] = {
+    (CS.RINGING, T.ACCEPT): CS.TALKING,
+    (CS.RINGING, T.REJECT): CS.ENDED,  # (or the consulted agent's phone was lost)
+    (CS.RINGING, T.TIME_OUT): CS.ENDED,
+    (CS.RINGING, T.CANCEL): CS.ENDED,  # by the consulting agent, or the call ended
+    (CS.TALKING, T.CONFERENCE): CS.CONFERENCED,
+    (CS.TALKING, T.HAND_OVER): CS.ENDED,  # transfer completed
+    (CS.TALKING, T.CANCEL): CS.ENDED,
+    (CS.TALKING, T.END): CS.ENDED,  # the call ended
+    (CS.CONFERENCED, T.HOLD): CS.TALKING,  # the main agent put the caller on hold
+    (CS.CONFERENCED, T.HAND_OVER): CS.ENDED,  # the main agent left
+    (CS.CONFERENCED, T.LEAVE): CS.ENDED,  # the consulted agent left
+    (CS.CONFERENCED, T.END): CS.ENDED,
+}
+del T, A, S, C, R, CS
 
 
 def next_state(table: dict[tuple[K, Trigger], K], state: K, trigger: Trigger) -> K:

@@ -14,14 +14,22 @@ from acd.actions import Action, OfferCall
 from acd.commands import (
     AgentConfigured,
     AgentHungUp,
+    AgentLeftConference,
     AgentLoggedIn,
     AgentWentReady,
     CallArrived,
     CallerHungUp,
+    CallHeld,
+    CallRetrieved,
+    CallTransferred,
     Command,
+    ConferenceStarted,
+    ConsultCancelled,
+    ConsultStarted,
     OfferAccepted,
     OfferRejected,
     QueueConfigured,
+    TransferCompleted,
     WrapUpFinished,
 )
 from acd.config import AgentConfig, QueueConfig
@@ -100,6 +108,45 @@ class Centre:
 
     def finish_wrap_up(self, agent_id: str, disposition: str | None = None) -> Step:
         return self.do(WrapUpFinished(agent_id=AgentId(agent_id), disposition=disposition))
+
+    def hold(self, call_id: str) -> Step:
+        return self.do(CallHeld(call_id=CallId(call_id)))
+
+    def retrieve(self, call_id: str) -> Step:
+        return self.do(CallRetrieved(call_id=CallId(call_id)))
+
+    def transfer(
+        self,
+        call_id: str,
+        *,
+        queue: str | None = None,
+        agent: str | None = None,
+        note: str | None = None,
+    ) -> Step:
+        """Blind transfer to a queue or to one agent."""
+        return self.do(
+            CallTransferred(
+                call_id=CallId(call_id),
+                queue_id=None if queue is None else QueueId(queue),
+                agent_id=None if agent is None else AgentId(agent),
+                note=note,
+            )
+        )
+
+    def consult(self, call_id: str, agent_id: str) -> Step:
+        return self.do(ConsultStarted(call_id=CallId(call_id), agent_id=AgentId(agent_id)))
+
+    def cancel_consult(self, call_id: str) -> Step:
+        return self.do(ConsultCancelled(call_id=CallId(call_id)))
+
+    def complete_transfer(self, call_id: str) -> Step:
+        return self.do(TransferCompleted(call_id=CallId(call_id)))
+
+    def conference(self, call_id: str) -> Step:
+        return self.do(ConferenceStarted(call_id=CallId(call_id)))
+
+    def leave_conference(self, agent_id: str) -> Step:
+        return self.do(AgentLeftConference(agent_id=AgentId(agent_id)))
 
     # -- what happened ------------------------------------------------------
 

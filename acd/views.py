@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from acd.ids import AgentId, CallId, QueueId, ReservationId
-from acd.states import AgentState, AgentStatus, CallState
+from acd.ids import AgentId, CallId, CustomerId, QueueId, ReservationId
+from acd.states import AgentState, AgentStatus, CallState, ConsultState
 
 if TYPE_CHECKING:
     from acd.agents import Agent
@@ -24,11 +24,14 @@ class AgentView:
     state: AgentState
     reason: str | None
     pending_status: AgentStatus | None
-    call_id: CallId | None
+    call_id: CallId | None  # talking, held, or wrapping up (a call may have moved on since)
     reservation_id: ReservationId | None
-    offered_call_id: CallId | None
+    offered_call_id: CallId | None  # ringing: a call, or a consultation about it
     misses: int
     calls_answered: int
+    # The call another agent is consulting this one about: ringing (then it is
+    # also ``offered_call_id``), talking or in conference (also ``call_id``).
+    consult_call_id: CallId | None
 
     @classmethod
     def of(cls, agent: Agent) -> AgentView:
@@ -44,6 +47,7 @@ class AgentView:
             offered_call_id=None if res is None else res.call.id,
             misses=agent.misses,
             calls_answered=agent.calls_answered,
+            consult_call_id=None if agent.consult is None else agent.consult.call.id,
         )
 
 
@@ -57,15 +61,24 @@ class CallView:
     priority: int
     arrived_at: float
     enqueued_at: float | None
-    agent_id: AgentId | None
+    agent_id: AgentId | None  # connected or held; in a conference, the main agent
     offered_to: AgentId | None
     waiting_for: AgentId | None  # the preferred agent during an affinity window
     relax_level: int
     position: int | None  # 1 is next, among calls with the same requirements
+    customer_id: CustomerId | None
+    ani: str
+    dnis: str
+    # The agent that ``agent_id`` is consulting about this call, and how far
+    # that has gone (ringing, talking, conferenced); None without a consultation.
+    consult_agent_id: AgentId | None
+    consult_state: ConsultState | None
+    transfer_note: str | None  # the note of its latest blind transfer
 
     @classmethod
     def of(cls, call: Call) -> CallView:
         res = call.reservation
+        consult = call.consult
         position = None
         if call.entry is not None and call.affinity_agent is None and call.profile is not None:
             position = call.profile.position(call.entry) + 1
@@ -81,6 +94,12 @@ class CallView:
             waiting_for=None if call.affinity_agent is None else call.affinity_agent.id,
             relax_level=call.relax_level,
             position=position,
+            customer_id=call.customer_id,
+            ani=call.ani,
+            dnis=call.dnis,
+            consult_agent_id=None if consult is None else consult.agent.id,
+            consult_state=None if consult is None else consult.state,
+            transfer_note=call.transfer_note,
         )
 
 

@@ -194,10 +194,10 @@ class Waiting(Routing):
             return 0.0
         if state is AgentState.NOT_RESPONDING:
             return None
-        call = agent.call
-        if call is None or call.connected_at is None:  # ringing: a whole call ahead of them
+        queue = agent.leg_queue
+        if agent.call is None or queue is None:  # ringing: a whole call ahead of them
             return aht
-        remaining = call.queue.aht.remaining(self._now - call.connected_at)
+        remaining = queue.aht.remaining(self._now - agent.leg_started_at)
         return aht if remaining is None else remaining
 
     # == overflow ======================================================================

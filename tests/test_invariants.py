@@ -2,10 +2,14 @@
 
 A shadow model is rebuilt from the emitted events alone; after each step it
 must agree with the engine's own views: that is "no state change without its
-event". The other invariants are the issue's: an agent never holds two calls
-or reservations, every call ends with exactly one outcome, offers within one
-queue and one class of call go out in arrival order, and sequence numbers
-strictly increase.
+event". It follows each call's state, queue and agent, and its consultation
+(who is consulted, and whether ringing, talking or conferenced) through
+blind transfers, consultations, conferences and hang-ups during them. The
+other invariants are the issue's: an agent never holds two calls or
+reservations (an agent is at most one call's agent, consulted agent or
+offered agent), every call ends with exactly one outcome, offers within one
+queue and one class of call go out in arrival order (but for a transfer to
+one agent in particular), and sequence numbers strictly increase.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from acd.commands import (
     AgentDeviceLost,
     AgentDeviceRestored,
     AgentHungUp,
+    AgentLeftConference,
     AgentLoggedIn,
     AgentLoggedOut,
     AgentWentNotReady,
@@ -31,10 +36,15 @@ from acd.commands import (
     CallHeld,
     CallRetrieved,
     CallSelfServed,
+    CallTransferred,
     Command,
+    ConferenceStarted,
+    ConsultCancelled,
+    ConsultStarted,
     OfferAccepted,
     OfferRejected,
     QueueConfigured,
+    TransferCompleted,
     WrapUpFinished,
 )
 from acd.config import (
@@ -51,9 +61,10 @@ from acd.engine import Engine
 from acd.errors import CommandRejected
 from acd.events import AgentStateChanged, CallStateChanged, Event, ReservationStateChanged
 from acd.ids import AgentId, CallId, CustomerId, Language, QueueId, Skill
-from acd.states import AgentState, CallState, ReservationState
+from acd.states import AgentState, AgentStatus, CallState, ConsultState, ReservationState
 
 STATS: dict[str, int] = {}
+_TALKING = (CallState.CONNECTED, CallState.HELD)
 AGENTS = [AgentId(f"a{i}") for i in range(5)]
 QUEUES = [QueueId("billing"), QueueId("french")]
 QUEUE_LANGUAGE = {QUEUES[0]: Language("en"), QUEUES[1]: Language("fr")}
@@ -129,6 +140,8 @@ class ShadowCall:
     order: int
     enqueued_at: float | None = None
     outcomes: list[object] = field(default_factory=list)
+    agent: AgentId | None = None  # while connected or held
+    consult: tuple[AgentId, ConsultState] | None = None
 
 
 class EngineMachine(RuleBasedStateMachine):
@@ -140,6 +153,8 @@ class EngineMachine(RuleBasedStateMachine):
         self.calls: dict[CallId, ShadowCall] = {}
         self.agents: dict[AgentId, tuple[object, object]] = {}
         self.reservations: dict[str, tuple[ReservationState, AgentId, CallId]] = {}
+        self.consult_offers: set[str] = set()  # reservations that ring a consultation
+        self.direct: CallId | None = None  # being transferred to one agent in particular
         self.next_call = 0
         # What each call asked for at arrival: its language and whether it is a known customer.
         self.asked: dict[CallId, tuple[Language | None, bool]] = {}
@@ -219,7 +234,16 @@ class EngineMachine(RuleBasedStateMachine):
             )
         )
 
-    @rule(data=st.data(), accept=st.booleans())
+    @rule(queue=st.sampled_from(QUEUES), customer=st.sampled_from([None, "cust1"]))
+    def a_call_arrives_and_is_answered(self, queue: QueueId, customer: str | None) -> None:
+        """Connected calls, for transfers and consultations to work on."""
+        self.call_arrives(queue, None, None, customer)
+        call = CallId(f"c{self.next_call}")
+        for state, agent, offered in self.reservations.values():
+            if offered == call and state is ReservationState.PENDING:
+                self.send(OfferAccepted(agent_id=agent, call_id=call))
+
+    @rule(data=st.data(), accept=st.sampled_from([True, True, False]))
     def answer_an_offer(self, data: st.DataObject, accept: bool) -> None:
         ringing = sorted(
             (agent, call)
@@ -246,6 +270,94 @@ class EngineMachine(RuleBasedStateMachine):
             "self": CallSelfServed,
         }[kind]
         self.send(command(call_id=call))
+
+    def _draw_call(self, data: st.DataObject, talking: bool) -> CallId | None:
+        """A live call, connected or held most of the time when ``talking``."""
+        live = sorted(c for c, s in self.calls.items() if s.state is not CallState.ENDED)
+        with_agent = [c for c in live if self.calls[c].state in _TALKING]
+        pool = with_agent if talking and with_agent and data.draw(st.integers(0, 4)) else live
+        return data.draw(st.sampled_from(pool)) if pool else None
+
+    def _draw_agent(self, data: st.DataObject) -> AgentId:
+        """An agent, ready and idle most of the time (by the shadow)."""
+        free = [a for a in AGENTS if self.agents.get(a) == (AgentStatus.READY, AgentState.IDLE)]
+        pool = free if free and data.draw(st.integers(0, 4)) else AGENTS
+        return data.draw(st.sampled_from(pool))
+
+    @rule(
+        data=st.data(),
+        to=st.sampled_from(["queue", "queue", "agent", "agent", "nowhere", "both", "none"]),
+    )
+    def blind_transfer(self, data: st.DataObject, to: str) -> None:
+        call = self._draw_call(data, talking=True)
+        if call is None:
+            return
+        queue = data.draw(st.sampled_from(QUEUES)) if to in ("queue", "both") else None
+        if to == "nowhere":
+            queue = QueueId("nowhere")
+        agent = self._draw_agent(data) if to in ("agent", "both") else None
+        self.direct = call if to == "agent" else None
+        self.send(CallTransferred(call_id=call, queue_id=queue, agent_id=agent, note="n"))
+        self.direct = None
+
+    @rule(data=st.data())
+    def consult(self, data: st.DataObject) -> None:
+        call = self._draw_call(data, talking=True)
+        if call is not None:
+            self.send(ConsultStarted(call_id=call, agent_id=self._draw_agent(data)))
+
+    @rule(data=st.data(), then=st.sampled_from(["answer", "answer", "reject", "let_ring"]))
+    def consult_a_free_agent(self, data: st.DataObject, then: str) -> None:
+        """A consultation that can start, so that the steps after it get their turn."""
+        calls = sorted(
+            c for c, s in self.calls.items() if s.state in _TALKING and s.consult is None
+        )
+        free = [a for a in AGENTS if self.agents.get(a) == (AgentStatus.READY, AgentState.IDLE)]
+        if not calls or not free:
+            return
+        call, agent = data.draw(st.sampled_from(calls)), data.draw(st.sampled_from(free))
+        self.send(ConsultStarted(call_id=call, agent_id=agent))
+        if then != "let_ring":
+            kind = OfferAccepted if then == "answer" else OfferRejected
+            self.send(kind(agent_id=agent, call_id=call))
+        if then == "answer":
+            follow = data.draw(
+                st.sampled_from([None, ConsultCancelled, ConferenceStarted, TransferCompleted])
+            )
+            if follow is not None:
+                self.send(follow(call_id=call))
+
+    @rule(data=st.data(), kind=st.sampled_from(["cancel", "complete", "conference", "hold"]))
+    def go_on_with_a_consultation(self, data: st.DataObject, kind: str) -> None:
+        consulting = sorted(c for c, s in self.calls.items() if s.consult is not None)
+        call = data.draw(st.sampled_from(consulting)) if consulting else self._draw_call(data, True)
+        if call is None:
+            return
+        if kind == "hold":  # by an agent of the call, the main one or not
+            self.send(CallHeld(call_id=call, agent_id=data.draw(st.sampled_from(AGENTS))))
+            return
+        command = {
+            "cancel": ConsultCancelled,
+            "complete": TransferCompleted,
+            "conference": ConferenceStarted,
+        }[kind]
+        self.send(command(call_id=call))
+
+    @rule(data=st.data(), main=st.booleans())
+    def leave_a_conference(self, data: st.DataObject, main: bool) -> None:
+        """One of a conference's agents leaves (or, with no conference, anyone tries)."""
+        conferences = sorted(
+            (s.agent, s.consult[0])
+            for s in self.calls.values()
+            if s.consult is not None and s.consult[1] is ConsultState.CONFERENCED
+        )
+        if conferences:
+            pair = data.draw(st.sampled_from(conferences))
+            agent = pair[0] if main else pair[1]
+        else:
+            agent = data.draw(st.sampled_from(AGENTS))
+        assert agent is not None
+        self.send(AgentLeftConference(agent_id=agent))
 
     @rule(agent=st.sampled_from(AGENTS), resolved=st.booleans())
     def finish_wrap_up(self, agent: AgentId, resolved: bool) -> None:
@@ -275,6 +387,7 @@ class EngineMachine(RuleBasedStateMachine):
                     event.from_state,
                 ), "an agent event must start where the last one ended"
                 self.agents[event.agent_id] = (event.to_status, event.to_state)
+                self._observe_consulted_agent(event)
             elif isinstance(event, ReservationStateChanged):
                 self._observe_reservation(event)
 
@@ -293,8 +406,29 @@ class EngineMachine(RuleBasedStateMachine):
         assert shadow.state is not CallState.ENDED, "nothing happens to a call after it ends"
         shadow.state = event.to_state
         shadow.queue = event.queue_id
-        if event.to_state is CallState.QUEUED and shadow.enqueued_at is None:
-            shadow.enqueued_at = event.at
+        if event.to_state is CallState.QUEUED and (
+            shadow.enqueued_at is None or event.reason == "blind_transfer"
+        ):
+            assert event.reason != "blind_transfer" or shadow.consult is None
+            shadow.enqueued_at = event.at  # a transfer starts a fresh wait
+        shadow.agent = event.agent_id if event.to_state in _TALKING else None
+        consult = shadow.consult
+        if event.reason in ("consult_transfer", "conference_transfer"):
+            assert consult is not None and consult[0] == event.agent_id
+            assert consult[1] is (
+                ConsultState.TALKING
+                if event.reason == "consult_transfer"
+                else ConsultState.CONFERENCED
+            )
+            shadow.consult = None
+        elif event.reason == "conference":
+            assert consult is not None and consult[1] is ConsultState.TALKING
+            shadow.consult = (consult[0], ConsultState.CONFERENCED)
+        elif event.to_state is CallState.HELD and consult is not None:
+            assert consult[1] is ConsultState.CONFERENCED, "only a conference is held"
+            shadow.consult = (consult[0], ConsultState.TALKING)
+        elif event.to_state is CallState.ENDED:
+            shadow.consult = None
         if event.to_state is CallState.ENDED:
             assert event.outcome is not None
             shadow.outcomes.append(event.outcome)
@@ -302,17 +436,36 @@ class EngineMachine(RuleBasedStateMachine):
             assert event.outcome is None, "only the end of a call carries an outcome"
 
     def _observe_reservation(self, event: ReservationStateChanged) -> None:
+        shadow = self.calls[event.call_id]
         if event.from_state is None:
-            self._check_arrival_order(event.call_id)
             self.reservations[event.reservation_id] = (
                 event.to_state,
                 event.agent_id,
                 event.call_id,
             )
+            if shadow.state in _TALKING:  # the call stays with its agent: a consultation
+                assert shadow.consult is None
+                shadow.consult = (event.agent_id, ConsultState.RINGING)
+                self.consult_offers.add(event.reservation_id)
+            elif event.call_id != self.direct:
+                self._check_arrival_order(event.call_id)
             return
         state, agent, call = self.reservations[event.reservation_id]
         assert state is event.from_state is ReservationState.PENDING
         self.reservations[event.reservation_id] = (event.to_state, agent, call)
+        if event.reservation_id in self.consult_offers and shadow.consult is not None:
+            assert shadow.consult == (agent, ConsultState.RINGING)
+            answered = event.to_state is ReservationState.ACCEPTED
+            shadow.consult = (agent, ConsultState.TALKING) if answered else None
+
+    def _observe_consulted_agent(self, event: AgentStateChanged) -> None:
+        """A consulted agent who stops talking has left the consultation or conference."""
+        if event.call_id is None or event.from_state is not AgentState.TALKING:
+            return
+        shadow = self.calls[event.call_id]
+        if shadow.consult is not None and shadow.consult[0] == event.agent_id:
+            assert event.to_state in (AgentState.IDLE, AgentState.WRAP_UP)
+            shadow.consult = None
 
     def _check_arrival_order(self, call_id: CallId) -> None:
         """No older call of the same queue and class is still waiting when this one is offered."""
@@ -349,12 +502,14 @@ class EngineMachine(RuleBasedStateMachine):
 
     @invariant()
     def views_agree_with_the_events(self) -> None:
+        consulted = {s.consult[0]: c for c, s in self.calls.items() if s.consult is not None}
         for agent_id in AGENTS:
             view = self.engine.agent(agent_id)
             if view is None:
                 assert agent_id not in self.agents
                 continue
             assert self.agents[agent_id] == (view.status, view.state)
+            assert view.consult_call_id == consulted.get(agent_id)
         for call_id, shadow in self.calls.items():
             view = self.engine.call(call_id)
             if shadow.state is CallState.ENDED:
@@ -362,10 +517,13 @@ class EngineMachine(RuleBasedStateMachine):
             else:
                 assert view is not None and view.state is shadow.state
                 assert view.queue_id == shadow.queue
+                if shadow.state in _TALKING:
+                    assert view.agent_id == shadow.agent
+                consult = (view.consult_agent_id, view.consult_state)
+                assert consult == (shadow.consult or (None, None))
 
     @invariant()
     def an_agent_holds_at_most_one_call_or_offer(self) -> None:
-        holders: dict[CallId, AgentId] = {}
         for agent_id in AGENTS:
             view = self.engine.agent(agent_id)
             if view is None:
@@ -377,8 +535,19 @@ class EngineMachine(RuleBasedStateMachine):
             for call in held:
                 if view.state is AgentState.WRAP_UP:
                     continue
-                assert call not in holders, f"{call} held by {holders.get(call)} and {agent_id}"
-                holders[call] = agent_id
+                call_view = self.engine.call(call)
+                assert call_view is not None, f"{agent_id} holds {call}, which has ended"
+                roles = (call_view.agent_id, call_view.offered_to, call_view.consult_agent_id)
+                assert agent_id in roles, f"{agent_id} holds {call} in no role"
+        # Each agent is at most one live call's agent, offered agent or consulted agent.
+        taken = [
+            a
+            for c in self.engine.call_ids()
+            if (v := self.engine.call(c)) is not None
+            for a in (v.agent_id, v.offered_to, v.consult_agent_id)
+            if a is not None
+        ]
+        assert len(taken) == len(set(taken)), f"an agent in two roles: {sorted(taken)}"
         pending = [r for r in self.reservations.values() if r[0] is ReservationState.PENDING]
         assert len({agent for _, agent, _ in pending}) == len(pending)
         assert len({call for _, _, call in pending}) == len(pending)

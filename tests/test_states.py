@@ -2,9 +2,11 @@
 
 Table tests: every state × trigger either lands in the table's state or raises
 InvalidTransition, and the tables have the shape the domain asks for (login
-leaves an agent not ready, ended calls stay ended, ...). Event tests: each
+leaves an agent not ready, ended calls stay ended, a consultation is
+conferenced or handed over only once the agents talk, ...). Event tests: each
 change is one event, numbered without gaps, stamped with its time, moving
-along a transition of the table; each call ends with exactly one outcome.
+along a transition of the table, on a plain day and on a day of transfers;
+each call ends with exactly one outcome.
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ from acd.states import (
     AGENT_STATE_TRANSITIONS,
     AGENT_STATUS_TRANSITIONS,
     CALL_TRANSITIONS,
+    CONSULT_TRANSITIONS,
     RESERVATION_TRANSITIONS,
     AgentState,
     AgentStatus,
     CallState,
+    ConsultState,
     InvalidTransition,
     Outcome,
     ReservationState,
@@ -50,6 +54,7 @@ TABLES: dict[str, tuple[Table, type[Enum]]] = {
     "agent_status": (AGENT_STATUS_TRANSITIONS, AgentStatus),
     "call": (CALL_TRANSITIONS, CallState),
     "reservation": (RESERVATION_TRANSITIONS, ReservationState),
+    "consult": (CONSULT_TRANSITIONS, ConsultState),
 }
 
 
@@ -100,6 +105,7 @@ def test_every_state_and_trigger_lands_in_the_table_s_state_or_raises(
         ("agent_status", AgentStatus.LOGGED_OUT),
         ("call", CallState.ARRIVED),
         ("reservation", ReservationState.PENDING),
+        ("consult", ConsultState.RINGING),
     ],
 )
 def test_every_state_is_reachable_from_the_initial_state(name: str, start: Enum) -> None:
@@ -154,6 +160,50 @@ def test_an_offered_call_returns_to_the_queue_on_reject_or_ring_no_answer() -> N
         assert next_state(CALL_TRANSITIONS, CallState.OFFERED, trigger) is CallState.QUEUED
 
 
+def test_a_connected_or_held_call_goes_back_to_queue_only_by_a_transfer() -> None:
+    back = {
+        (s, t)
+        for (s, t), target in CALL_TRANSITIONS.items()
+        if s in (CallState.CONNECTED, CallState.HELD) and target is CallState.QUEUED
+    }
+    assert back == {(CallState.CONNECTED, Trigger.TRANSFER), (CallState.HELD, Trigger.TRANSFER)}
+
+
+def test_every_live_call_state_can_be_closed_as_interrupted_and_nothing_else_interrupts() -> None:
+    interrupted = {
+        s: t for (s, trigger), t in CALL_TRANSITIONS.items() if trigger is Trigger.INTERRUPT
+    }
+    assert interrupted == {s: CallState.ENDED for s in CallState if s is not CallState.ENDED}
+    for table, _ in TABLES.values():
+        if table is not CALL_TRANSITIONS:
+            assert all(trigger is not Trigger.INTERRUPT for _, trigger in table)
+
+
+def test_every_consultation_state_can_end_and_an_ended_one_stays_ended() -> None:
+    for state in ConsultState:
+        assert ConsultState.ENDED in reachable(CONSULT_TRANSITIONS, state)
+    assert exits(CONSULT_TRANSITIONS, ConsultState.ENDED) == {}
+
+
+def test_only_agents_who_talk_can_conference_or_hand_the_caller_over() -> None:
+    for trigger in (Trigger.CONFERENCE, Trigger.HAND_OVER):
+        sources = {s for (s, t) in CONSULT_TRANSITIONS if t is trigger}
+        assert ConsultState.RINGING not in sources
+    assert exits(CONSULT_TRANSITIONS, ConsultState.RINGING) == {
+        Trigger.ACCEPT: ConsultState.TALKING,
+        Trigger.REJECT: ConsultState.ENDED,
+        Trigger.TIME_OUT: ConsultState.ENDED,
+        Trigger.CANCEL: ConsultState.ENDED,
+    }
+
+
+def test_holding_a_conference_turns_it_back_into_a_consultation() -> None:
+    assert next_state(CONSULT_TRANSITIONS, ConsultState.CONFERENCED, Trigger.HOLD) is (
+        ConsultState.TALKING
+    )
+    assert next_state(CALL_TRANSITIONS, CallState.HELD, Trigger.CONFERENCE) is CallState.CONNECTED
+
+
 def test_a_reservation_is_settled_once() -> None:
     assert set(exits(RESERVATION_TRANSITIONS, ReservationState.PENDING).values()) == {
         ReservationState.ACCEPTED,
@@ -190,12 +240,79 @@ def busy_day() -> Centre:
     return centre
 
 
+def transfer_day() -> Centre:
+    """Blind transfers to a queue and an agent, consultations rejected, cancelled, completed,
+    conferenced, held and left, and a caller hanging up in a conference."""
+    centre = Centre().queue("sales", wrap_up_seconds=5, ring_timeout_seconds=10)
+    centre.queue("tech", ring_timeout_seconds=10)
+    for agent in ("ann", "bob", "cy"):
+        centre.agent(agent, queues=["sales", "tech"])
+    centre.at(1).call("c1", "sales")  # ann
+    centre.accept("ann", "c1")
+    centre.at(2).transfer("c1", queue="tech")  # bob
+    centre.at(3).accept("bob", "c1")
+    centre.at(4).transfer("c1", agent="cy")
+    centre.at(14)  # cy lets it ring out: to bob, idle longest
+    centre.accept("bob", "c1")
+    centre.at(15).consult("c1", "ann")
+    centre.at(16).reject("ann", "c1")
+    centre.at(17).consult("c1", "ann")
+    centre.at(18).cancel_consult("c1")
+    centre.at(19).consult("c1", "cy")
+    centre.at(20).accept("cy", "c1")
+    centre.at(21).cancel_consult("c1")
+    centre.at(22).consult("c1", "ann")
+    centre.at(23).accept("ann", "c1")
+    centre.at(24).complete_transfer("c1")  # ann has it, bob is idle
+    centre.at(30).consult("c1", "bob")
+    centre.at(31).accept("bob", "c1")
+    centre.at(32).conference("c1")
+    centre.at(33).hold("c1")
+    centre.at(34).conference("c1")
+    centre.at(35).leave_conference("bob")  # ann keeps it
+    centre.at(36).consult("c1", "cy")
+    centre.at(37).accept("cy", "c1")
+    centre.at(38).conference("c1")
+    centre.at(39).leave_conference("ann")  # cy has it
+    centre.at(45).consult("c1", "bob")
+    centre.at(46).accept("bob", "c1")
+    centre.at(47).conference("c1")
+    centre.at(48).caller_hangs_up("c1")
+    centre.at(60)
+    return centre
+
+
+DAYS = pytest.mark.parametrize("day", [busy_day, transfer_day], ids=lambda d: d.__name__)
+
+
+def test_the_transfer_day_takes_every_kind_of_transfer_move() -> None:
+    centre = transfer_day()
+
+    reasons = {
+        e.reason for e in centre.events if isinstance(e, CallStateChanged | AgentStateChanged)
+    }
+    assert reasons >= {
+        "blind_transfer",
+        "consult",
+        "consult_cancelled",
+        "consult_transfer",
+        "conference",
+        "conference_left",
+        "conference_transfer",
+        "caller_hung_up",
+    }
+    assert [e.outcome for e in centre.events_of(CallStateChanged) if e.outcome] == [
+        Outcome.ANSWERED
+    ]
+
+
 def allowed(table: Table) -> set[tuple[Any, Any]]:
     return {(source, target) for (source, _), target in table.items()}
 
 
-def test_every_event_moves_along_a_transition_of_its_table() -> None:
-    centre = busy_day()
+@DAYS
+def test_every_event_moves_along_a_transition_of_its_table(day: Callable[[], Centre]) -> None:
+    centre = day()
 
     for event in centre.events:
         if isinstance(event, CallStateChanged) and event.from_state is not None:
@@ -220,8 +337,11 @@ def entity(event: Event) -> tuple[str, str]:
     return ("reservation", event.reservation_id)
 
 
-def test_each_event_starts_where_the_entity_s_previous_event_left_it() -> None:
-    centre = busy_day()
+@DAYS
+def test_each_event_starts_where_the_entity_s_previous_event_left_it(
+    day: Callable[[], Centre],
+) -> None:
+    centre = day()
     last: dict[tuple[str, str], Event] = {}
 
     for event in centre.events:
@@ -236,8 +356,11 @@ def test_each_event_starts_where_the_entity_s_previous_event_left_it() -> None:
         last[entity(event)] = event
 
 
-def test_events_are_numbered_one_by_one_across_commands_and_timers() -> None:
-    centre = busy_day()
+@DAYS
+def test_events_are_numbered_one_by_one_across_commands_and_timers(
+    day: Callable[[], Centre],
+) -> None:
+    centre = day()
 
     assert [e.seq for e in centre.events] == list(range(1, len(centre.events) + 1))
 
@@ -338,6 +461,26 @@ def _overflowed(centre: Centre) -> None:
     centre.at(30)
 
 
+def _answered_transferred_then_abandoned(centre: Centre) -> None:
+    centre.queue("tech")
+    centre.agent("ann", queues=["sales"])
+    centre.call("c1", "sales")
+    centre.accept("ann", "c1")
+    centre.at(60).transfer("c1", queue="tech")
+    centre.at(65).caller_hangs_up("c1")
+
+
+def _answered_caller_hung_up_in_conference(centre: Centre) -> None:
+    centre.agent("ann", queues=["sales"])
+    centre.agent("bob", queues=["sales"])
+    centre.call("c1", "sales")
+    centre.accept("ann", "c1")
+    centre.consult("c1", "bob")
+    centre.accept("bob", "c1")
+    centre.conference("c1")
+    centre.at(90).caller_hangs_up("c1")
+
+
 def _blocked(centre: Centre) -> None:
     centre.queue("sales", when_unstaffed=WhenUnstaffed.BLOCK)
     centre.call("c1", "sales")
@@ -353,6 +496,8 @@ def _self_served(centre: Centre) -> None:
     [
         (_answered, Outcome.ANSWERED),
         (_answered_caller_hung_up, Outcome.ANSWERED),
+        (_answered_transferred_then_abandoned, Outcome.ANSWERED),
+        (_answered_caller_hung_up_in_conference, Outcome.ANSWERED),
         (_abandoned, Outcome.ABANDONED),
         (_short_abandoned, Outcome.SHORT_ABANDONED),
         (_short_abandoned_while_ringing, Outcome.SHORT_ABANDONED),

@@ -1,0 +1,1 @@
+"""Alembic migrations of the durable store; ``api.store.migrate.upgrade`` runs them."""

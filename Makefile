@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint simulate clean
+.PHONY: run test bench lint simulate clean postgres
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +16,21 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/acd serve
+
+simulate: $(STAMP)
 	$(BIN)/acd simulate scenarios/multi_skill.yaml --seed 1
 
-test: $(STAMP)
+# The PostgreSQL half of the suite needs a server at 127.0.0.1:5432; start the
+# machine's cluster when it is installed but not running (CI, fresh sessions).
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { \
+	  command -v pg_ctlcluster >/dev/null && \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start && \
+	  for i in $$(seq 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done; } || \
+	  echo "PostgreSQL is not reachable: its tests will skip (and fail under CI=true)"
+
+test: $(STAMP) postgres
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q

@@ -1,0 +1,293 @@
+"""Prometheus metrics: every transition counted, the times of a call measured, live gauges.
+
+Counters and histograms are fed from the engine's steps (``accept``), at once
+and in order, so they never wait for the database. Gauges are read from the
+engine when Prometheus scrapes, on the event loop, between two commands.
+Labels are bounded: queue ids (configuration), states and outcomes (enums);
+never a caller's number, a call id or an agent id.
+
+Buckets sit on the usual service-level thresholds (5, 10, 20, 30, 60, 120 and
+300 s) so that "answered within X s" can be read straight off a histogram.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from acd.engine import Engine, Step
+from acd.events import AgentStateChanged, CallStateChanged, ReservationStateChanged
+from acd.ids import AgentId, CallId, QueueId, ReservationId
+from acd.states import AgentState, AgentStatus, CallState
+from cti.context import CallOpened
+
+SL_BUCKETS = (5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+AGENT_STATES = (
+    "logged_out",
+    "not_ready",
+    "idle",
+    "reserved",
+    "talking",
+    "held",
+    "wrap_up",
+    "not_responding",
+)
+
+
+@dataclass(slots=True)
+class _CallTimes:
+    queue_id: QueueId
+    queued_at: float | None = None
+    since: float = 0.0  # when the current state began
+    state: CallState = CallState.ARRIVED
+    talk: float = 0.0
+    hold: float = 0.0
+    answered: bool = False
+
+
+class Metrics:
+    """The server's Prometheus registry and the fold that feeds it."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.transitions = Counter(
+            "acd_transitions",
+            "State transitions of calls, agents and reservations",
+            ["entity", "from_state", "to_state"],
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "acd_queue_wait_seconds",
+            "Time from entering a queue to being answered or leaving it otherwise",
+            ["queue", "outcome"],
+            buckets=SL_BUCKETS,
+            registry=r,
+        )
+        self.ring = Histogram(
+            "acd_ring_seconds",
+            "Time an offer rang before it was answered, rejected, timed out or cancelled",
+            ["queue", "outcome"],
+            buckets=SL_BUCKETS,
+            registry=r,
+        )
+        self.talk = Histogram(
+            "acd_talk_seconds",
+            "Connected time of one call leg, hold excluded",
+            ["queue"],
+            buckets=SL_BUCKETS,
+            registry=r,
+        )
+        self.hold = Histogram(
+            "acd_hold_seconds",
+            "Hold time of one call leg",
+            ["queue"],
+            buckets=SL_BUCKETS,
+            registry=r,
+        )
+        self.wrap_up = Histogram(
+            "acd_wrap_up_seconds",
+            "After-call work of one call",
+            ["queue"],
+            buckets=SL_BUCKETS,
+            registry=r,
+        )
+        self.reservations = Counter(
+            "acd_reservations",
+            "Offers by how they ended",
+            ["outcome"],
+            registry=r,
+        )
+        self.calls_ended = Counter(
+            "acd_calls_ended",
+            "Calls that left the centre, by queue and outcome",
+            ["queue", "outcome"],
+            registry=r,
+        )
+        self.offer_latency = Histogram(
+            "acd_offer_publish_seconds",
+            "Time from a call's arrival at the server to its offer being durable and sent",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=r,
+        )
+        self._calls: dict[CallId, _CallTimes] = {}
+        self._rings: dict[ReservationId, tuple[float, QueueId]] = {}
+        self._wrap: dict[AgentId, tuple[float, QueueId]] = {}
+        self._leg_ended_in: dict[CallId, QueueId] = {}  # within one step: for the agent's wrap-up
+
+    # -- fed by the runtime --------------------------------------------------------------
+
+    def accept(self, step: Step, notes: Sequence[CallOpened]) -> None:
+        self._leg_ended_in.clear()
+        for event in step.events:
+            if isinstance(event, CallStateChanged):
+                self.transitions.labels(
+                    "call", _state(event.from_state), event.to_state.value
+                ).inc()
+                self._call_changed(event)
+            elif isinstance(event, AgentStateChanged):
+                self.transitions.labels(
+                    "agent",
+                    _agent_label(event.from_status, event.from_state),
+                    _agent_label(event.to_status, event.to_state),
+                ).inc()
+                self._agent_changed(event)
+            else:
+                self.transitions.labels(
+                    "reservation", _state(event.from_state), event.to_state.value
+                ).inc()
+                self._reservation_changed(event)
+
+    def _call_changed(self, event: CallStateChanged) -> None:
+        at = event.at
+        times = self._calls.get(event.call_id)
+        if times is None:
+            times = self._calls[event.call_id] = _CallTimes(event.queue_id, since=at)
+        old = times.state
+        if old is CallState.CONNECTED:
+            times.talk += at - times.since
+        elif old is CallState.HELD:
+            times.hold += at - times.since
+        new = event.to_state
+        leg_over = new is CallState.ENDED or (
+            new is CallState.QUEUED and old in (CallState.CONNECTED, CallState.HELD)
+        )
+        if new is CallState.QUEUED and times.queued_at is None:
+            times.queued_at = at
+        if new is CallState.CONNECTED and old is CallState.OFFERED:
+            if times.queued_at is not None:
+                self.queue_wait.labels(times.queue_id, "answered").observe(at - times.queued_at)
+            times.queued_at = None
+            times.answered = True
+        if leg_over:
+            self._leg_ended_in[event.call_id] = times.queue_id
+            if times.answered:
+                self.talk.labels(times.queue_id).observe(times.talk)
+                self.hold.labels(times.queue_id).observe(times.hold)
+            elif times.queued_at is not None and event.outcome is not None:
+                self.queue_wait.labels(times.queue_id, event.outcome.value).observe(
+                    at - times.queued_at
+                )
+            times.talk = times.hold = 0.0
+            times.answered = False
+            times.queued_at = at if new is CallState.QUEUED else None
+        if new is CallState.ENDED:
+            outcome = event.outcome.value if event.outcome is not None else "unknown"
+            self.calls_ended.labels(event.queue_id, outcome).inc()
+            del self._calls[event.call_id]
+            return
+        times.queue_id = event.queue_id
+        times.state = new
+        times.since = at
+
+    def _reservation_changed(self, event: ReservationStateChanged) -> None:
+        if event.from_state is None:
+            call = self._calls.get(event.call_id)
+            queue = call.queue_id if call is not None else QueueId("")
+            self._rings[event.reservation_id] = (event.at, queue)
+            return
+        started = self._rings.pop(event.reservation_id, None)
+        outcome = event.to_state.value
+        self.reservations.labels(outcome).inc()
+        if started is not None:
+            self.ring.labels(started[1], outcome).observe(event.at - started[0])
+
+    def _agent_changed(self, event: AgentStateChanged) -> None:
+        if event.to_state is AgentState.WRAP_UP and event.from_state is not AgentState.WRAP_UP:
+            self._wrap[event.agent_id] = (event.at, self._queue_of_ended(event))
+        elif event.from_state is AgentState.WRAP_UP and event.to_state is not AgentState.WRAP_UP:
+            started = self._wrap.pop(event.agent_id, None)
+            if started is not None:
+                self.wrap_up.labels(started[1]).observe(event.at - started[0])
+
+    def _queue_of_ended(self, event: AgentStateChanged) -> QueueId:
+        """The queue of the leg the agent just finished (the call may have moved on or ended)."""
+        if event.call_id is None:
+            return QueueId("")
+        return self._leg_ended_in.get(event.call_id, QueueId(""))
+
+    # -- read when scraped ---------------------------------------------------------------
+
+    def watch(self, gauges: Callable[[], Iterable[GaugeMetricFamily]]) -> None:
+        """Add live gauges, computed at each scrape."""
+        self.registry.register(_Gauges(gauges))
+
+
+class _Gauges(Collector):
+    def __init__(self, gauges: Callable[[], Iterable[GaugeMetricFamily]]) -> None:
+        self._gauges = gauges
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        return self._gauges()
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
+
+
+def _state(state: CallState | AgentState | object | None) -> str:
+    return "none" if state is None else str(getattr(state, "value", state))
+
+
+def _agent_label(status: AgentStatus | None, state: AgentState | None) -> str:
+    if status is None or state is None:
+        return "none"
+    return agent_state_label(status, state)
+
+
+def agent_state_label(status: AgentStatus, state: AgentState) -> str:
+    """One bounded label for an agent's presence: status while idle, else the system state."""
+    if status is AgentStatus.LOGGED_OUT:
+        return "logged_out"
+    if state is AgentState.IDLE:
+        return "idle" if status is AgentStatus.READY else "not_ready"
+    return str(state.value)
+
+
+def live_gauges(
+    engine: Engine,
+    members: Callable[[], dict[QueueId, list[AgentId]]],
+    ewt: Callable[[QueueId], float | None],
+    connections: Callable[[], int],
+    now: Callable[[], float],
+) -> Callable[[], Iterable[GaugeMetricFamily]]:
+    """The gauges Prometheus reads: queue sizes, oldest wait, EWT, agents, WebSockets."""
+
+    def collect() -> Iterable[GaugeMetricFamily]:
+        waiting = GaugeMetricFamily("acd_calls_waiting", "Calls waiting in queue", labels=["queue"])
+        oldest = GaugeMetricFamily(
+            "acd_oldest_wait_seconds", "Wait of the oldest waiting call", labels=["queue"]
+        )
+        ewt_g = GaugeMetricFamily(
+            "acd_ewt_seconds",
+            "Estimated wait of the last caller in queue (absent: no estimate)",
+            labels=["queue"],
+        )
+        agents = GaugeMetricFamily(
+            "acd_agents", "Agents who serve a queue, by state", labels=["queue", "state"]
+        )
+        t = now()
+        by_queue = members()
+        for queue_id in sorted(engine.queue_ids()):
+            stats = engine.queue_stats(queue_id)
+            waiting.add_metric([queue_id], stats.waiting)
+            age = 0.0 if stats.oldest_enqueued_at is None else t - stats.oldest_enqueued_at
+            oldest.add_metric([queue_id], max(age, 0.0))
+            estimate = ewt(queue_id)
+            if estimate is not None:
+                ewt_g.add_metric([queue_id], estimate)
+            counts = dict.fromkeys(AGENT_STATES, 0)
+            for agent_id in by_queue.get(queue_id, []):
+                view = engine.agent(agent_id)
+                if view is not None:
+                    counts[agent_state_label(view.status, view.state)] += 1
+            for state, n in counts.items():
+                agents.add_metric([queue_id, state], n)
+        ws = GaugeMetricFamily("acd_websocket_connections", "Connected CTI WebSockets")
+        ws.add_metric([], connections())
+        return [waiting, oldest, ewt_g, agents, ws]
+
+    return collect

@@ -1,0 +1,138 @@
+"""Agents: configuration (skills, languages, teams, queues) and their own softphone commands."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, HTTPException
+
+from acd.commands import AgentConfigured
+from acd.errors import CommandRejected
+from acd.ids import AgentId
+from api import softphone
+from api.auth import Principal
+from api.deps import AdminDep, PrincipalDep, ServerDep, StaffDep
+from api.errors import ERROR_RESPONSES
+from api.schemas import AgentBody, AgentPatch, NotReadyBody, dump
+from api.server import Server
+from cti.wire import view_data
+
+router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=ERROR_RESPONSES)
+IdempotencyKey = Annotated[str | None, Header(max_length=200, description="repeat-safe id")]
+
+
+def _public(server: Server, body: AgentBody) -> dict[str, Any]:
+    return {**dump(body), "live": view_data(server.engine.agent(AgentId(body.id)))}
+
+
+def _may_see(principal: Principal, body: AgentBody) -> bool:
+    if principal.privileged:
+        return not principal.teams or bool(principal.teams & set(body.teams))
+    return principal.agent_id == body.id
+
+
+async def _configure(server: Server, body: AgentBody) -> dict[str, Any]:
+    try:
+        config = body.to_config()
+    except ValueError as error:
+        raise CommandRejected("invalid_config", str(error)) from None
+    await server.execute(AgentConfigured(config=config))
+    server.remember_agent(body)
+    await server.save_agent(body)
+    return _public(server, body)
+
+
+@router.post("", status_code=201, summary="Create an agent")
+async def create_agent(body: AgentBody, server: ServerDep, _: AdminDep) -> dict[str, Any]:
+    if AgentId(body.id) in server.agents:
+        raise CommandRejected("agent_exists", f"agent {body.id} exists: use PUT or PATCH")
+    return await _configure(server, body)
+
+
+@router.get("", summary="List agents with their live state")
+async def list_agents(server: ServerDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    return [_public(server, b) for b in server.agents.values() if _may_see(principal, b)]
+
+
+@router.get("/{agent_id}", summary="One agent with their live state")
+async def get_agent(agent_id: str, server: ServerDep, principal: PrincipalDep) -> dict[str, Any]:
+    body = server.agents.get(AgentId(agent_id))
+    if body is None or not _may_see(principal, body):
+        raise CommandRejected("unknown_agent", f"no agent {agent_id}")
+    return _public(server, body)
+
+
+@router.put("/{agent_id}", summary="Replace an agent's configuration")
+async def put_agent(
+    agent_id: str, body: AgentBody, server: ServerDep, _: AdminDep
+) -> dict[str, Any]:
+    if body.id != agent_id:
+        raise HTTPException(422, "the body's id differs from the path's")
+    return await _configure(server, body)
+
+
+@router.patch("/{agent_id}", summary="Change an agent's skills, languages, teams or queues")
+async def patch_agent(
+    agent_id: str, patch: AgentPatch, server: ServerDep, _: AdminDep
+) -> dict[str, Any]:
+    body = server.agents.get(AgentId(agent_id))
+    if body is None:
+        raise CommandRejected("unknown_agent", f"no agent {agent_id}")
+    changed = body.model_copy(update=patch.model_dump(exclude_none=True))
+    return await _configure(server, AgentBody.model_validate(dump(changed)))
+
+
+async def _own(
+    server: Server,
+    principal: Principal,
+    agent_id: str,
+    name: str,
+    args: dict[str, Any],
+    key: str | None,
+) -> dict[str, Any]:
+    return await softphone.run(server, principal, name, {**args, "agent_id": agent_id}, key)
+
+
+@router.post("/{agent_id}/login", tags=["softphone"], summary="Log in (not ready until ready)")
+async def login(
+    agent_id: str,
+    server: ServerDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    return await _own(server, principal, agent_id, "login", {}, idempotency_key)
+
+
+@router.post("/{agent_id}/ready", tags=["softphone"], summary="Ready for calls")
+async def ready(
+    agent_id: str,
+    server: ServerDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    return await _own(server, principal, agent_id, "ready", {}, idempotency_key)
+
+
+@router.post("/{agent_id}/not-ready", tags=["softphone"], summary="Not ready, with a reason code")
+async def not_ready(
+    agent_id: str,
+    server: ServerDep,
+    principal: PrincipalDep,
+    body: Annotated[NotReadyBody | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    reason = (body or NotReadyBody()).reason
+    return await _own(server, principal, agent_id, "not_ready", {"reason": reason}, idempotency_key)
+
+
+@router.post("/{agent_id}/logout", tags=["softphone"], summary="Log out (after the call in hand)")
+async def logout(
+    agent_id: str,
+    server: ServerDep,
+    principal: PrincipalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    return await _own(server, principal, agent_id, "logout", {}, idempotency_key)
+
+
+__all__ = ["StaffDep", "router"]

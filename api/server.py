@@ -1,0 +1,350 @@
+"""The composition root: every part of the server built and wired by plain constructor calls.
+
+``Server.start`` restores the centre from the database (configuration, agents'
+memberships, each customer's last agent), closes the calls a crash left open
+as ``interrupted``, continues the event sequence, and then runs the routing
+runtime and the journal's writer in one task group. ``execute`` is how the
+API changes anything: the command goes through the runtime, and the reply
+waits until its events are durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from acd.commands import AgentConfigured, Command, DisasterModeChanged, QueueConfigured
+from acd.engine import Engine, Step
+from acd.ids import AgentId, CallId, CustomerId, QueueId
+from acd.kpis import KpiFold
+from acd.states import CallState
+from api.metrics import Metrics, live_gauges
+from api.schemas import AgentBody, CustomerBody, QueueBody, dump
+from api.settings import Settings
+from api.store import directory, migrate
+from api.store.contacts import LiveLeg
+from api.store.database import Database
+from api.store.journal import EventJournal
+from cti.context import CallOpened
+from cti.hub import Hub, Visibility
+from cti.idempotency import Replies
+from cti.runtime import Applied, Guard, Runtime
+from cti.screenpop import ScreenPops
+from cti.wire import iso
+
+log = logging.getLogger("acd.server")
+
+DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
+
+
+class Unavailable(Exception):
+    """The server cannot do this now (draining, or the database is needed and down)."""
+
+    def __init__(self, error_id: str, message: str) -> None:
+        super().__init__(message)
+        self.error_id = error_id
+        self.message = message
+
+
+class Today:
+    """Today's KPIs per queue (UTC day), folded from every event as it happens."""
+
+    def __init__(self, sl_seconds: Callable[[], dict[QueueId, float]]) -> None:
+        self._sl_seconds = sl_seconds
+        self._day = -1
+        self._fold = KpiFold()
+
+    def accept(self, step: Step, notes: Sequence[CallOpened]) -> None:
+        for event in step.events:
+            day = int(event.at // 86_400)
+            if day != self._day:
+                self._day = day
+                self._fold = KpiFold(self._sl_seconds())
+            self._fold.add(event)
+
+    def service_level(self, queue_id: QueueId) -> float | None:
+        kpis = self._fold.totals().per_queue.get(queue_id)
+        return None if kpis is None else kpis.service_level
+
+
+class Server:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.key = settings.signing_key()
+        self.database = Database(settings.database_url)
+        self.metrics = Metrics()
+        self.visibility = Visibility()
+        self.pops = ScreenPops()
+        self.replies = Replies(settings.idempotency_entries)
+        self.queues: dict[QueueId, QueueBody] = {}
+        self.agents: dict[AgentId, AgentBody] = {}
+        self.disaster: dict[str, Any] = {"active": False, "site": None}
+        self.today = Today(lambda: {q: b.sl_seconds for q, b in self.queues.items()})
+        self.engine = Engine()
+        self.runtime = Runtime(self.engine, [])
+        self.hub: Hub = Hub(self.visibility, self.pops.for_offer)
+        self.journal = EventJournal(
+            self.database, settings.spool_path, self._durable, retry_seconds=1.0
+        )
+        self.draining = False
+        self.started = False
+        self._arrivals: dict[CallId, float] = {}
+        self._calls = 0
+
+    # == start and stop ==================================================================
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        """Restore, then run; everything stops when ``stack`` closes."""
+        await migrate.upgrade(self.settings.database_url)
+        await self.database.open()
+        stack.push_async_callback(self.database.close)
+        last_seq = await self.journal.recover()
+        if last_seq:
+            self.engine.continue_sequence(last_seq)
+        self.runtime.seq = last_seq
+        self.hub = Hub(
+            self.visibility,
+            self.pops.for_offer,
+            start_seq=last_seq,
+            keep=self.settings.replay_events,
+            subscriber_queue=self.settings.ws_queue,
+        )
+        self.hub.on_published.append(self.pops.forget_ended)
+        for sink in (self.journal, self.metrics, self.today):
+            self.runtime.add_sink(_Sink(sink))
+        await self._restore()
+        self.metrics.watch(
+            live_gauges(
+                self.engine,
+                self._members,
+                self._ewt,
+                lambda: self.hub.connections,
+                self.runtime.clock.now,
+            )
+        )
+        gc.freeze()  # the configuration is long-lived: keep the collector off it
+        group = asyncio.TaskGroup()
+        await stack.enter_async_context(group)
+        runtime = group.create_task(self.runtime.run(), name="routing runtime")
+        writer = group.create_task(self.journal.run(), name="event journal")
+
+        async def stop() -> None:
+            runtime.cancel()
+            await self.journal.close()
+            writer.cancel()
+
+        stack.push_async_callback(stop)
+        self.started = True
+
+    async def _restore(self) -> None:
+        config = self._file_config()
+        stored_queues = {q["id"]: q for q in await self.database.load_queues()}
+        for body in config.get("queues", []):
+            stored_queues[body["id"]] = body
+        queues = [QueueBody.model_validate(q) for q in stored_queues.values()]
+        # A queue that overflows to another must come after it: configure in two passes.
+        for body in sorted(queues, key=lambda b: b.id):
+            self._apply(QueueConfigured(config=body.to_config()))
+            self.queues[QueueId(body.id)] = body
+        stored_agents = {a[0]: a[1] for a in await self.database.load_agents()}
+        for body in config.get("agents", []):
+            stored_agents[body["id"]] = body
+        for data in stored_agents.values():
+            agent = AgentBody.model_validate(data)
+            self._apply(AgentConfigured(config=agent.to_config()))
+            self.remember_agent(agent)
+        for body in queues:
+            await self.database.save_queue(body.id, dump(body))
+        for agent_body in self.agents.values():
+            await self.database.save_agent(agent_body.id, dump(agent_body), agent_body.name)
+        settings = await self.database.load_settings()
+        disaster = settings.get("disaster") or config.get("disaster")
+        if isinstance(disaster, dict) and disaster.get("active"):
+            self._apply(DisasterModeChanged(active=True, site=disaster.get("site")))
+            self.disaster = {"active": True, "site": disaster.get("site")}
+        for customer in config.get("customers", []):
+            body = CustomerBody.model_validate({k: v for k, v in customer.items() if k != "cases"})
+            if await directory.get_customer(self.database, body.id) is None:
+                await directory.create_customer(self.database, dump(body))
+            for case in customer.get("cases", []):
+                if await directory.get_case(self.database, case["id"]) is None:
+                    await directory.create_case(self.database, body.id, case)
+        for customer_id, agent_id in (await self.journal.last_agents()).items():
+            self.engine.remember_last_agent(CustomerId(customer_id), AgentId(agent_id))
+        for leg in await self.journal.live_legs():
+            self.runtime.apply(_interrupt(leg))
+        if self.runtime.seq:
+            await self.journal.wait_durable(self.runtime.seq)
+
+    def _file_config(self) -> dict[str, Any]:
+        path = self.settings.config
+        if path is None and self.settings.demo:
+            path = DEMO_CONFIG
+        if path is None:
+            return {}
+        data = yaml.safe_load(Path(path).read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of queues, agents, customers")
+        unknown = set(data) - {"queues", "agents", "customers", "disaster"}
+        if unknown:
+            raise ValueError(f"{path}: unknown sections {sorted(unknown)}")
+        return data
+
+    def _apply(self, command: Command) -> None:
+        self.runtime.apply(lambda engine, now: engine.handle(command, now))
+
+    def remember_agent(self, agent: AgentBody) -> None:
+        self.agents[AgentId(agent.id)] = agent
+        self.visibility.set_agent(
+            AgentId(agent.id), agent.teams, [QueueId(q) for q in agent.queues]
+        )
+
+    # == commands ========================================================================
+
+    async def execute(
+        self,
+        command: Command,
+        *,
+        guard: Guard | None = None,
+        then: Callable[[Engine], Any] | None = None,
+        notes: Sequence[CallOpened] = (),
+    ) -> Applied:
+        """Apply ``command``; returns once its events are durable."""
+        applied = await self.runtime.submit(command, notes, guard=guard, then=then)
+        if applied.step.events:
+            await self.journal.wait_durable(applied.step.events[-1].seq)
+        return applied
+
+    def new_call_id(self) -> CallId:
+        self._calls += 1
+        return CallId(f"{int(time.time() * 1000):x}-{self._calls}")
+
+    def note_arrival(self, call_id: CallId) -> None:
+        self._arrivals[call_id] = time.perf_counter()
+
+    def _durable(self, items: list[Any]) -> None:
+        self.hub.publish(items)
+        if self._arrivals:
+            for item in items:
+                if getattr(item, "from_state", 1) is None and hasattr(item, "reservation_id"):
+                    started = self._arrivals.pop(item.call_id, None)
+                    if started is not None:
+                        self.metrics.offer_latency.observe(time.perf_counter() - started)
+
+    # == the database, for what is not an event ========================================
+
+    async def _stored(self, what: str, write: Callable[[], Any]) -> None:
+        try:
+            await write()
+        except Exception as error:  # the engine has it; the database will on the next save
+            log.warning("could not save %s: %s", what, error)
+            raise Unavailable(
+                "database_unavailable",
+                f"applied, but {what} could not be saved: the database is unreachable",
+            ) from None
+
+    async def save_queue(self, body: QueueBody) -> None:
+        await self._stored(
+            f"queue {body.id}", lambda: self.database.save_queue(body.id, dump(body))
+        )
+
+    async def save_agent(self, body: AgentBody) -> None:
+        await self._stored(
+            f"agent {body.id}", lambda: self.database.save_agent(body.id, dump(body), body.name)
+        )
+
+    async def save_setting(self, key: str, value: Any) -> None:
+        await self._stored(f"setting {key}", lambda: self.database.save_setting(key, value))
+
+    async def find_customer(self, customer_id: str | None, ani: str) -> dict[str, Any] | None:
+        """The screen pop of the caller: by the id given, else by their number; None if unknown.
+
+        The database being down must not stop a call: the pop is then empty.
+        """
+        try:
+            if customer_id is None and ani:
+                found = await directory.customer_by_number(self.database, ani)
+                customer_id = None if found is None else found["id"]
+            if customer_id is None:
+                return None
+            return await directory.screen_pop(self.database, customer_id)
+        except Exception as error:
+            log.warning("screen pop look-up failed: %s", error)
+            return None
+
+    # == drain ===========================================================================
+
+    def draining_notice(self) -> dict[str, Any]:
+        return {
+            "seq": None,
+            "type": "server.draining",
+            "at": iso(self.runtime.clock.now()),
+            "data": {"deadline_seconds": self.settings.drain_seconds},
+        }
+
+    async def drain(self, seconds: float) -> None:
+        """Take no new calls, tell the desktops, let the calls in progress end."""
+        self.draining = True
+        self.hub.broadcast(self.draining_notice())
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            live, _ = await self.runtime.inspect(lambda engine: sum(1 for _ in engine.call_ids()))
+            if live == 0:
+                break
+            await asyncio.sleep(0.2)
+        log.warning("drained; stopping")
+
+    # == read models =====================================================================
+
+    def _members(self) -> dict[QueueId, list[AgentId]]:
+        out: dict[QueueId, list[AgentId]] = {}
+        for agent in self.agents.values():
+            for queue in agent.queues:
+                out.setdefault(QueueId(queue), []).append(AgentId(agent.id))
+        return out
+
+    def _ewt(self, queue_id: QueueId) -> float | None:
+        return self.engine.queue_estimate(queue_id)
+
+    @property
+    def ready(self) -> bool:
+        return self.started and not self.draining and self.journal.database_up
+
+
+def _interrupt(leg: LiveLeg) -> Callable[[Engine, float], Step]:
+    """Close a call the previous process left live (its last state as the log has it)."""
+
+    def close(engine: Engine, now: float) -> Step:
+        return engine.close_interrupted(
+            call_id=CallId(leg.call_id),
+            queue_id=QueueId(leg.queue_id),
+            from_state=CallState(leg.state or "arrived"),
+            agent_id=None if leg.agent_id is None else AgentId(leg.agent_id),
+            now=now,
+        )
+
+    return close
+
+
+class _Sink:
+    """Adapts a consumer of ``(step, notes)`` or of journal items to the runtime."""
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+        self._journal = isinstance(target, EventJournal)
+
+    def accept(self, step: Step, notes: Sequence[CallOpened]) -> None:
+        if self._journal:
+            items: list[Any] = [*notes, *step.events]
+            if items:
+                self._target.append(items)
+        else:
+            self._target.accept(step, notes)

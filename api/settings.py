@@ -1,0 +1,49 @@
+"""The server's settings: command-line options over environment variables over defaults.
+
+Every setting has an ``ACD_`` environment variable (``ACD_DATABASE_URL``,
+``ACD_PORT``...). Secrets never have a built-in value: the token-signing key
+comes from ``ACD_JWT_SECRET`` or, when that is unset, from a key file created
+once with mode 0600 beside the database, which ``acd token`` reads too.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ACD_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database_url: str = "sqlite+aiosqlite:///./acd.db"
+    config: Path | None = Field(default=None, description="queues, agents and customers (YAML)")
+    demo: bool = Field(default=False, description="load the shipped demo configuration")
+    spool_path: Path = Path("./acd.spool")
+    jwt_secret: str | None = None
+    secret_file: Path = Path("./acd.secret")
+    token_minutes: int = 12 * 60
+    metrics_token: str | None = None  # when set, /metrics wants this bearer token
+    drain_seconds: float = 30.0  # how long calls in progress may take to finish on SIGTERM
+    replay_events: int = 10_000  # events kept in memory for desktops that reconnect
+    idempotency_entries: int = 50_000
+    ws_queue: int = 2_000  # messages buffered per desktop before it is cut off as lagging
+
+    def signing_key(self) -> str:
+        """The HS256 key: from the environment, else the key file (created on first use)."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.secret_file
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        return key

@@ -1,0 +1,175 @@
+"""The CTI hub: durable events fanned out to desktops, filtered by who may see them.
+
+Theory of operation. The journal calls ``publish`` with each batch once it is
+durable, so a desktop never sees an event a crash could take back. ``publish``
+turns each event into its wire message (offers get their screen pop here, so
+a replay is the message first sent), keeps the last ``keep`` messages in a ring
+for replay, and puts each on the bounded queue of every subscriber allowed to
+see it. A subscriber whose queue is full is cut off (``lagging``) rather than
+allowed to hold up the others; it reconnects with ``resume_from``.
+
+``attach(audience, after)`` subscribes and replays, in one synchronous step,
+every kept message after ``after`` that the audience may see, so nothing falls
+between the replay and the live feed. It returns None when ``after`` is older
+than what is kept (or from a sequence this server never reached): the caller
+then sends a fresh snapshot marked ``resync``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from acd.events import CallStateChanged, Event, ReservationStateChanged
+from acd.ids import AgentId, QueueId
+from acd.states import ReservationState
+from cti.context import CallOpened
+from cti.wire import event_message
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Audience:
+    """Whose events a subscriber gets: an agent their own, a supervisor their teams', admin all."""
+
+    agent_id: AgentId | None = None
+    teams: frozenset[str] = frozenset()
+    everything: bool = False
+
+
+class Visibility:
+    """Which teams an agent is in and which queues a team serves, kept up to date by the API."""
+
+    def __init__(self) -> None:
+        self._teams: dict[AgentId, frozenset[str]] = {}
+        self._queues: dict[AgentId, frozenset[QueueId]] = {}
+
+    def set_agent(self, agent_id: AgentId, teams: Iterable[str], queues: Iterable[QueueId]) -> None:
+        self._teams[agent_id] = frozenset(teams)
+        self._queues[agent_id] = frozenset(queues)
+
+    def teams_of(self, agent_id: AgentId) -> frozenset[str]:
+        return self._teams.get(agent_id, frozenset())
+
+    def agents_of(self, teams: frozenset[str]) -> list[AgentId]:
+        return sorted(a for a, t in self._teams.items() if t & teams)
+
+    def queues_of(self, teams: frozenset[str]) -> frozenset[QueueId]:
+        """The queues that some member of these teams serves."""
+        out: set[QueueId] = set()
+        for agent_id, agent_teams in self._teams.items():
+            if agent_teams & teams:
+                out |= self._queues.get(agent_id, frozenset())
+        return frozenset(out)
+
+    def may_see(self, audience: Audience, event: Event) -> bool:
+        if audience.everything:
+            return True
+        agent_id = event.agent_id
+        if audience.agent_id is not None:
+            return agent_id == audience.agent_id
+        if agent_id is not None and self.teams_of(agent_id) & audience.teams:
+            return True
+        if isinstance(event, CallStateChanged):
+            return event.queue_id in self.queues_of(audience.teams)
+        return False
+
+
+class Subscription:
+    """One desktop's feed: a bounded queue of messages, in sequence order."""
+
+    def __init__(self, audience: Audience, after: int, size: int) -> None:
+        self.audience = audience
+        self.after = after
+        self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue(size)
+        self.lagging = False
+        self.lagged = asyncio.Event()
+
+    def offer(self, message: dict[str, Any]) -> None:
+        if self.lagging:
+            return
+        try:
+            self.messages.put_nowait(message)
+        except asyncio.QueueFull:
+            self.lagging = True
+            self.lagged.set()
+
+
+ScreenPopper = Callable[[ReservationStateChanged], dict[str, Any] | None]
+
+
+class Hub:
+    """Durable events to subscribers; a ring of recent messages for replay."""
+
+    def __init__(
+        self,
+        visibility: Visibility,
+        screen_pop: ScreenPopper,
+        *,
+        start_seq: int = 0,
+        keep: int = 10_000,
+        subscriber_queue: int = 2_000,
+    ) -> None:
+        self.visibility = visibility
+        self._screen_pop = screen_pop
+        self._ring: deque[tuple[Event, dict[str, Any]]] = deque(maxlen=keep)
+        self._base = start_seq  # every seq up to here is before this server's memory
+        self.published_seq = start_seq
+        self._subscribers: set[Subscription] = set()
+        self._subscriber_queue = subscriber_queue
+        self.on_published: list[Callable[[Sequence[Event]], None]] = []
+
+    @property
+    def connections(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, items: Sequence[Event | CallOpened]) -> None:
+        """Take a durable batch, in sequence order."""
+        events = [item for item in items if not isinstance(item, CallOpened)]
+        if not events:
+            return
+        may_see = self.visibility.may_see
+        for event in events:
+            message = event_message(event)
+            if isinstance(event, ReservationStateChanged) and event.to_state is (
+                ReservationState.PENDING
+            ):
+                pop = self._screen_pop(event)
+                if pop is not None:
+                    message["data"]["screen_pop"] = pop
+            self._ring.append((event, message))
+            self.published_seq = event.seq
+            for sub in self._subscribers:
+                if event.seq > sub.after and may_see(sub.audience, event):
+                    sub.offer(message)
+        for callback in self.on_published:
+            callback(events)
+
+    def attach(self, audience: Audience, after: int, known_seq: int) -> Subscription | None:
+        """Subscribe from ``after`` with the kept messages replayed; None if the gap is lost.
+
+        ``known_seq`` is the highest sequence number the engine has emitted: a
+        client claiming more comes from another life of the server.
+        """
+        if after > known_seq:
+            return None
+        oldest = self._ring[0][0].seq if self._ring else self.published_seq + 1
+        if after < self._base or after + 1 < oldest:
+            return None
+        sub = Subscription(audience, after, self._subscriber_queue)
+        may_see = self.visibility.may_see
+        for event, message in self._ring:
+            if event.seq > after and may_see(audience, event):
+                sub.offer(message)
+        self._subscribers.add(sub)
+        return sub
+
+    def detach(self, sub: Subscription) -> None:
+        self._subscribers.discard(sub)
+
+    def broadcast(self, message: dict[str, Any]) -> None:
+        """A notice for every subscriber (outside the sequence: draining, for one)."""
+        for sub in self._subscribers:
+            sub.offer(message)

@@ -1,0 +1,80 @@
+"""The JSON shape of the core's events, shared by the event log, the WebSocket and replay.
+
+One event becomes one message ``{"seq", "type", "at", "data"}``: ``type`` names
+the entity and the change (``call.state_changed``), ``at`` is an ISO 8601 UTC
+time with milliseconds, and ``data`` holds every other field of the event with
+enums as their values. The event log stores ``data`` as it is, so a replayed
+message is byte-for-byte the one first sent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from acd.events import AgentStateChanged, CallStateChanged, Event, ReservationStateChanged
+
+EVENT_TYPES: dict[type, str] = {
+    CallStateChanged: "call.state_changed",
+    AgentStateChanged: "agent.state_changed",
+    ReservationStateChanged: "reservation.state_changed",
+}
+
+ENTITIES: dict[type, str] = {
+    CallStateChanged: "call",
+    AgentStateChanged: "agent",
+    ReservationStateChanged: "reservation",
+}
+
+
+def iso(at: float) -> str:
+    """Epoch seconds as ISO 8601 UTC with milliseconds: ``2026-12-01T21:30:00.123Z``."""
+    text = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def event_data(event: Event) -> dict[str, Any]:
+    """Every field of the event but ``seq`` and ``at``, JSON-ready."""
+    return {
+        f.name: _plain(getattr(event, f.name))
+        for f in dataclasses.fields(event)
+        if f.name not in ("seq", "at")
+    }
+
+
+def entity_id(event: Event) -> str:
+    if isinstance(event, CallStateChanged):
+        return event.call_id
+    if isinstance(event, AgentStateChanged):
+        return event.agent_id
+    return event.reservation_id
+
+
+def event_message(event: Event) -> dict[str, Any]:
+    """The message a subscriber receives for ``event``."""
+    return {
+        "seq": event.seq,
+        "type": EVENT_TYPES[type(event)],
+        "at": iso(event.at),
+        "data": event_data(event),
+    }
+
+
+def stored_message(seq: int, type_: str, at: float, data: dict[str, Any]) -> dict[str, Any]:
+    """The same message rebuilt from a row of the event log."""
+    return {"seq": seq, "type": type_, "at": iso(at), "data": data}
+
+
+def view_data(view: Any) -> dict[str, Any] | None:
+    """A read-only view of the engine (``acd.views``) as JSON-ready data."""
+    if view is None:
+        return None
+    return {f.name: _plain(getattr(view, f.name)) for f in dataclasses.fields(view)}

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -176,3 +179,37 @@ def is_offer(agent: str) -> Any:
         and m["data"]["agent_id"] == agent
         and m["data"]["to_state"] == "pending"
     )
+
+
+def start_process(
+    tmp_path: Path, url: str, port: int, config: dict[str, Any], drain_seconds: float = 2
+) -> subprocess.Popen[bytes]:
+    """``acd serve`` as a real process; its log in ``tmp_path/server-<port>.log``."""
+    settings_for(url, tmp_path, config)  # writes centre.yaml
+    env = {
+        **os.environ,
+        "ACD_JWT_SECRET": SECRET,
+        "ACD_SPOOL_PATH": str(tmp_path / "acd.spool"),
+        "ACD_DRAIN_SECONDS": str(drain_seconds),
+    }
+    command = [sys.executable, "-m", "acd.cli", "serve", "--config", str(tmp_path / "centre.yaml")]
+    return subprocess.Popen(
+        [*command, "--port", str(port), "--database-url", url],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / f"server-{port}.log").open("wb"),
+    )
+
+
+async def until_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient(base_url=base) as client:
+        for _ in range(300):
+            if process.poll() is not None:
+                raise AssertionError(f"server exited with {process.returncode}")
+            try:
+                if (await client.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError("server did not become ready")

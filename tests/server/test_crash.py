@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from server.harness import SECRET, free_port, settings_for, token
+from server.harness import free_port, start_process, token, until_ready
 
 EVENTS = "SELECT seq, entity, entity_id, to_state, data FROM events ORDER BY seq"
 CENTRE: dict[str, Any] = {
@@ -32,44 +30,7 @@ CENTRE: dict[str, Any] = {
 
 
 def _start(tmp_path: Path, url: str, port: int) -> subprocess.Popen[bytes]:
-    settings_for(url, tmp_path, CENTRE)  # writes centre.yaml
-    env = {
-        **os.environ,
-        "ACD_JWT_SECRET": SECRET,
-        "ACD_SPOOL_PATH": str(tmp_path / "acd.spool"),
-        "ACD_DRAIN_SECONDS": "2",
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "acd.cli",
-            "serve",
-            "--config",
-            str(tmp_path / "centre.yaml"),
-            "--port",
-            str(port),
-            "--database-url",
-            url,
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / f"server-{port}.log", "wb"),
-    )
-
-
-async def _ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient(base_url=base) as client:
-        for _ in range(300):
-            if process.poll() is not None:
-                raise AssertionError(f"server exited with {process.returncode}")
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("server did not become ready")
+    return start_process(tmp_path, url, port, CENTRE)
 
 
 def _admin(base: str) -> httpx.AsyncClient:
@@ -121,7 +82,7 @@ async def test_kill_9_under_load_loses_nothing_acknowledged(
     first = _start(tmp_path, database_url, port)
     acknowledged: list[int] = []
     try:
-        await _ready(base, first)
+        await until_ready(base, first)
         await _staff(base, acknowledged)
         stop = asyncio.Event()
         loads = [asyncio.create_task(_load(base, acknowledged, stop, lane)) for lane in range(3)]
@@ -142,7 +103,7 @@ async def test_kill_9_under_load_loses_nothing_acknowledged(
 
     second = _start(tmp_path, database_url, port)
     try:
-        await _ready(base, second)
+        await until_ready(base, second)
         async with httpx.AsyncClient(
             base_url=base, headers={"Authorization": f"Bearer {token('admin')}"}
         ) as admin:

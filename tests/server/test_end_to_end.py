@@ -148,3 +148,70 @@ async def test_a_call_is_routed_popped_held_transferred_and_wrapped_up(
     )
     for key, n in logged.items():
         assert counted[key] == n, key
+
+
+WARM: dict[str, Any] = {
+    "queues": [{"id": "sales", "wrap_up_seconds": 60}],
+    "agents": [
+        {"id": "ann", "queues": ["sales"], "teams": ["blue"]},
+        {"id": "ben", "queues": ["sales"], "teams": ["blue"]},
+        {"id": "cat", "queues": ["sales"], "teams": ["red"]},
+    ],
+}
+
+
+async def test_a_warm_transfer_and_a_conference_over_the_websocket(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with running(database_url, tmp_path, WARM) as centre:
+        ann = await Desk.open(centre.ws_url(), token("agent", "ann"))
+        ben = await Desk.open(centre.ws_url(), token("agent", "ben"))
+        blue = await Desk.open(centre.ws_url(), token("supervisor", teams=("blue",)))
+        await ann.command("login")
+        await ann.command("ready")
+        first = (await centre.admin.post("/v1/calls", json={"queue": "sales"})).json()["id"]
+        await ann.wait_for(is_offer("ann"))
+        await ann.command("accept", call_id=first)
+        await ben.command("login")
+        await ben.command("ready")
+
+        asked = await ann.command(
+            "transfer", call_id=first, agent_id="ben", mode="consult", note="VIP"
+        )
+        assert asked["ok"], asked
+        consult = await ben.wait_for(is_offer("ben"))
+        assert consult["data"]["screen_pop"]["transfer"]["note"] == "VIP"
+        assert (await ben.command("accept", call_id=first))["ok"]
+        joined = await ann.command("conference", call_id=first)
+        assert joined["ok"], joined
+        not_main = await ben.command("hold", call_id=first)
+        assert not not_main["ok"]
+        left = await ann.command("leave_conference")
+        assert left["ok"], left
+        call = (await centre.admin.get(f"/v1/calls/{first}")).json()
+        assert call["agent_id"] == "ben" and call["state"] == "connected"
+
+        second = (await centre.admin.post("/v1/calls", json={"queue": "sales"})).json()
+        assert second["offered_to"] is None  # ann wraps up, ben talks: it waits
+        await ann.command("wrap_up")
+        await ann.wait_for(is_offer("ann"))
+        await ann.command("accept", call_id=second["id"])
+        busy = await ann.command("transfer", call_id=second["id"], agent_id="ben", mode="consult")
+        assert busy["error"]["error_id"] == "agent_unavailable"
+        await ben.command("hangup", call_id=first)
+        await ben.command("wrap_up", disposition="vip_served", resolved=True)
+        asked = await ann.command("transfer", call_id=second["id"], agent_id="ben", mode="consult")
+        assert asked["ok"], asked
+        await ben.wait_for(lambda m: is_offer("ben")(m) and m["data"]["call_id"] == second["id"])
+        await ben.command("accept", call_id=second["id"])
+        handed = await ann.command("complete_transfer", call_id=second["id"])
+        assert handed["ok"], handed
+        call = (await centre.admin.get(f"/v1/calls/{second['id']}")).json()
+        assert call["agent_id"] == "ben"
+
+        last = handed["result"]["seq"]
+        await blue.wait_for(lambda m: m.get("seq") == last or (m.get("seq") or 0) > last)
+        seen = {m["data"].get("agent_id") for m in blue.events()}
+        assert {"ann", "ben"} <= seen and "cat" not in seen  # a supervisor sees their teams
+        for desk in (ann, ben, blue):
+            await desk.close()

@@ -11,7 +11,7 @@ from acd.errors import CommandRejected
 from acd.ids import AgentId
 from api import softphone
 from api.auth import Principal
-from api.deps import AdminDep, PrincipalDep, ServerDep, StaffDep
+from api.deps import AdminDep, PrincipalDep, ServerDep
 from api.errors import ERROR_RESPONSES
 from api.schemas import AgentBody, AgentPatch, NotReadyBody, dump
 from api.server import Server
@@ -93,26 +93,6 @@ async def _own(
     return await softphone.run(server, principal, name, {**args, "agent_id": agent_id}, key)
 
 
-@router.post("/{agent_id}/login", tags=["softphone"], summary="Log in (not ready until ready)")
-async def login(
-    agent_id: str,
-    server: ServerDep,
-    principal: PrincipalDep,
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
-    return await _own(server, principal, agent_id, "login", {}, idempotency_key)
-
-
-@router.post("/{agent_id}/ready", tags=["softphone"], summary="Ready for calls")
-async def ready(
-    agent_id: str,
-    server: ServerDep,
-    principal: PrincipalDep,
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
-    return await _own(server, principal, agent_id, "ready", {}, idempotency_key)
-
-
 @router.post("/{agent_id}/not-ready", tags=["softphone"], summary="Not ready, with a reason code")
 async def not_ready(
     agent_id: str,
@@ -125,14 +105,34 @@ async def not_ready(
     return await _own(server, principal, agent_id, "not_ready", {"reason": reason}, idempotency_key)
 
 
-@router.post("/{agent_id}/logout", tags=["softphone"], summary="Log out (after the call in hand)")
-async def logout(
-    agent_id: str,
-    server: ServerDep,
-    principal: PrincipalDep,
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
-    return await _own(server, principal, agent_id, "logout", {}, idempotency_key)
+PLAIN_COMMANDS = {
+    "login": "Log in (not ready until ready)",
+    "ready": "Ready for calls",
+    "logout": "Log out (after the call in hand)",
+    "leave_conference": "Leave a conference; the other agent keeps the caller",
+}
+"""An agent's commands without a body: ``POST /v1/agents/{id}/<name with dashes>``."""
 
 
-__all__ = ["StaffDep", "router"]
+def _plain_command(name: str) -> Any:
+    async def command(
+        agent_id: str,
+        server: ServerDep,
+        principal: PrincipalDep,
+        idempotency_key: IdempotencyKey = None,
+    ) -> dict[str, Any]:
+        return await _own(server, principal, agent_id, name, {}, idempotency_key)
+
+    command.__name__ = name
+    return command
+
+
+for _name, _summary in PLAIN_COMMANDS.items():
+    router.add_api_route(
+        f"/{{agent_id}}/{_name.replace('_', '-')}",
+        _plain_command(_name),
+        methods=["POST"],
+        tags=["softphone"],
+        summary=_summary,
+        responses=ERROR_RESPONSES,
+    )

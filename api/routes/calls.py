@@ -139,27 +139,6 @@ async def reject(
     return await _control(server, principal, "reject", call_id, args, idempotency_key)
 
 
-@router.post("/{call_id}/hold", tags=["softphone"], summary="Put the caller on hold")
-async def hold(
-    call_id: str, server: ServerDep, principal: PrincipalDep, idempotency_key: IdempotencyKey = None
-) -> dict[str, Any]:
-    return await _control(server, principal, "hold", call_id, {}, idempotency_key)
-
-
-@router.post("/{call_id}/unhold", tags=["softphone"], summary="Take the caller off hold")
-async def unhold(
-    call_id: str, server: ServerDep, principal: PrincipalDep, idempotency_key: IdempotencyKey = None
-) -> dict[str, Any]:
-    return await _control(server, principal, "unhold", call_id, {}, idempotency_key)
-
-
-@router.post("/{call_id}/hangup", tags=["softphone"], summary="End the connected call")
-async def hangup(
-    call_id: str, server: ServerDep, principal: PrincipalDep, idempotency_key: IdempotencyKey = None
-) -> dict[str, Any]:
-    return await _control(server, principal, "hangup", call_id, {}, idempotency_key)
-
-
 @router.post(
     "/{call_id}/transfer",
     tags=["softphone"],
@@ -176,29 +155,6 @@ async def transfer(
     return await _control(server, principal, "transfer", call_id, args, idempotency_key)
 
 
-@router.post(
-    "/{call_id}/complete-transfer", tags=["softphone"], summary="Hand over after consulting"
-)
-async def complete_transfer(
-    call_id: str, server: ServerDep, principal: PrincipalDep, idempotency_key: IdempotencyKey = None
-) -> dict[str, Any]:
-    return await _control(server, principal, "complete_transfer", call_id, {}, idempotency_key)
-
-
-@router.post("/{call_id}/cancel-consult", tags=["softphone"], summary="Go back to the caller")
-async def cancel_consult(
-    call_id: str, server: ServerDep, principal: PrincipalDep, idempotency_key: IdempotencyKey = None
-) -> dict[str, Any]:
-    return await _control(server, principal, "cancel_consult", call_id, {}, idempotency_key)
-
-
-@router.post("/{call_id}/conference", tags=["softphone"], summary="Join caller and consulted agent")
-async def conference(
-    call_id: str, server: ServerDep, principal: PrincipalDep, idempotency_key: IdempotencyKey = None
-) -> dict[str, Any]:
-    return await _control(server, principal, "conference", call_id, {}, idempotency_key)
-
-
 @router.post("/{call_id}/wrap-up", tags=["softphone"], summary="Finish after-call work")
 async def wrap_up(
     call_id: str,
@@ -209,3 +165,38 @@ async def wrap_up(
 ) -> dict[str, Any]:
     args = (body or WrapUpBody()).model_dump()
     return await _control(server, principal, "wrap_up", call_id, args, idempotency_key)
+
+
+PLAIN_CONTROLS = {
+    "hold": "Put the caller on hold (the call's main agent)",
+    "unhold": "Take the caller off hold",
+    "hangup": "End the connected call",
+    "complete_transfer": "Hand the caller over to the consulted agent",
+    "cancel_consult": "End the consultation and go back to the caller",
+    "conference": "Join the caller and the consulted agent",
+}
+"""Call controls without a body: ``POST /v1/calls/{id}/<name with dashes>``."""
+
+
+def _plain_control(name: str) -> Any:
+    async def control(
+        call_id: str,
+        server: ServerDep,
+        principal: PrincipalDep,
+        idempotency_key: IdempotencyKey = None,
+    ) -> dict[str, Any]:
+        return await _control(server, principal, name, call_id, {}, idempotency_key)
+
+    control.__name__ = name
+    return control
+
+
+for _name, _summary in PLAIN_CONTROLS.items():
+    router.add_api_route(
+        f"/{{call_id}}/{_name.replace('_', '-')}",
+        _plain_control(_name),
+        methods=["POST"],
+        tags=["softphone"],
+        summary=_summary,
+        responses=ERROR_RESPONSES,
+    )

@@ -45,10 +45,12 @@ class Visibility:
     def __init__(self) -> None:
         self._teams: dict[AgentId, frozenset[str]] = {}
         self._queues: dict[AgentId, frozenset[QueueId]] = {}
+        self._queues_of: dict[frozenset[str], frozenset[QueueId]] = {}  # a cache, per team set
 
     def set_agent(self, agent_id: AgentId, teams: Iterable[str], queues: Iterable[QueueId]) -> None:
         self._teams[agent_id] = frozenset(teams)
         self._queues[agent_id] = frozenset(queues)
+        self._queues_of.clear()
 
     def teams_of(self, agent_id: AgentId) -> frozenset[str]:
         return self._teams.get(agent_id, frozenset())
@@ -58,11 +60,15 @@ class Visibility:
 
     def queues_of(self, teams: frozenset[str]) -> frozenset[QueueId]:
         """The queues that some member of these teams serves."""
+        known = self._queues_of.get(teams)
+        if known is not None:
+            return known
         out: set[QueueId] = set()
         for agent_id, agent_teams in self._teams.items():
             if agent_teams & teams:
                 out |= self._queues.get(agent_id, frozenset())
-        return frozenset(out)
+        known = self._queues_of[teams] = frozenset(out)
+        return known
 
     def may_see(self, audience: Audience, event: Event) -> bool:
         if audience.everything:
@@ -118,6 +124,10 @@ class Hub:
         self._base = start_seq  # every seq up to here is before this server's memory
         self.published_seq = start_seq
         self._subscribers: set[Subscription] = set()
+        # An agent's desktop sees only events naming that agent: index them by agent,
+        # so one event costs a look-up, not a pass over a thousand desktops.
+        self._by_agent: dict[AgentId, set[Subscription]] = {}
+        self._watchers: set[Subscription] = set()  # supervisors and admins
         self._subscriber_queue = subscriber_queue
         self.on_published: list[Callable[[Sequence[Event]], None]] = []
 
@@ -141,8 +151,14 @@ class Hub:
                     message["data"]["screen_pop"] = pop
             self._ring.append((event, message))
             self.published_seq = event.seq
-            for sub in self._subscribers:
-                if event.seq > sub.after and may_see(sub.audience, event):
+            seq = event.seq
+            agent_id = event.agent_id
+            if agent_id is not None:
+                for sub in self._by_agent.get(agent_id, ()):
+                    if seq > sub.after:
+                        sub.offer(message)
+            for sub in self._watchers:
+                if seq > sub.after and may_see(sub.audience, event):
                     sub.offer(message)
         for callback in self.on_published:
             callback(events)
@@ -164,10 +180,22 @@ class Hub:
             if event.seq > after and may_see(audience, event):
                 sub.offer(message)
         self._subscribers.add(sub)
+        if audience.agent_id is not None and not audience.everything:
+            self._by_agent.setdefault(audience.agent_id, set()).add(sub)
+        else:
+            self._watchers.add(sub)
         return sub
 
     def detach(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
+        self._watchers.discard(sub)
+        agent_id = sub.audience.agent_id
+        if agent_id is not None:
+            subs = self._by_agent.get(agent_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._by_agent[agent_id]
 
     def broadcast(self, message: dict[str, Any]) -> None:
         """A notice for every subscriber (outside the sequence: draining, for one)."""

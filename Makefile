@@ -37,6 +37,7 @@ test: $(STAMP) postgres
 
 bench: $(STAMP)
 	$(BIN)/python bench/route.py
+	$(BIN)/python bench/server.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

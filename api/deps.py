@@ -13,7 +13,7 @@ from api.server import Server
 _bearer = HTTPBearer(auto_error=False, description="a token from `acd token` or POST /v1/tokens")
 
 
-def get_server(request: Request) -> Server:
+async def get_server(request: Request) -> Server:
     server: Server = request.app.state.server
     return server
 
@@ -21,7 +21,7 @@ def get_server(request: Request) -> Server:
 ServerDep = Annotated[Server, Depends(get_server)]
 
 
-def get_principal(
+async def get_principal(
     server: ServerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -39,7 +39,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def require(*roles: Role):  # type: ignore[no-untyped-def]
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         if principal.role not in roles:
             raise HTTPException(403, f"needs role {' or '.join(r.value for r in roles)}")
         return principal

@@ -62,11 +62,13 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
+        http="httptools",
         ws="websockets-sansio",
         lifespan="on",
         log_level="info",
         access_log=False,
         ws_max_size=64 * 1024,
+        ws_per_message_deflate=False,  # small JSON frames: compression costs more CPU than it saves
     )
     server = _DrainingServer(config, settings)
     print(

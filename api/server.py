@@ -80,6 +80,9 @@ class Server:
         self.settings = settings
         self.key = settings.signing_key()
         self.database = Database(settings.database_url)
+        # The journal has a connection of its own: screen-pop look-ups and API
+        # reads under load must never starve the writer into the spool.
+        self.journal_database = Database(settings.database_url, pool_size=1)
         self.metrics = Metrics()
         self.visibility = Visibility()
         self.pops = ScreenPops()
@@ -92,7 +95,7 @@ class Server:
         self.runtime = Runtime(self.engine, [])
         self.hub: Hub = Hub(self.visibility, self.pops.for_offer)
         self.journal = EventJournal(
-            self.database, settings.spool_path, self._durable, retry_seconds=1.0
+            self.journal_database, settings.spool_path, self._durable, retry_seconds=1.0
         )
         self.draining = False
         self.started = False
@@ -106,6 +109,8 @@ class Server:
         await migrate.upgrade(self.settings.database_url)
         await self.database.open()
         stack.push_async_callback(self.database.close)
+        await self.journal_database.open()
+        stack.push_async_callback(self.journal_database.close)
         last_seq = await self.journal.recover()
         if last_seq:
             self.engine.continue_sequence(last_seq)

@@ -105,19 +105,21 @@ class _Lagging(Exception):
 
 async def _feed(sub: Subscription, send: Any) -> None:
     lagged = asyncio.ensure_future(sub.lagged.wait())
+    get: asyncio.Future[dict[str, Any]] | None = None
     try:
         while True:
             if sub.lagging:
                 raise _Lagging
             get = asyncio.ensure_future(sub.messages.get())
             done, _ = await asyncio.wait({get, lagged}, return_when=asyncio.FIRST_COMPLETED)
-            if get in done:
-                await send(get.result())
-            else:
-                get.cancel()
+            if get not in done:
                 raise _Lagging
+            await send(get.result())
+            get = None
     finally:
         lagged.cancel()
+        if get is not None:
+            get.cancel()  # a socket gone mid-wait leaves no pending task behind
 
 
 async def _serve_commands(

@@ -1,29 +1,23 @@
-"""Injection to offer, through a real server: 1,000 agent WebSockets, 200 calls/s.
+"""Injection to offer through a real server: 1,000 agent WebSockets, 200 calls/s.
 
-What is measured: ``acd serve`` runs as a subprocess on a loopback port,
-against a fresh PostgreSQL database (created here, dropped after; or the
-``--database-url`` given), with 1,000 agents (``a0000``..``a0999``) in 10
-queues, every other agent in two, no wrap-up and no announcements. Each
-agent's desktop is a WebSocket on ``/v1/ws`` that logs in and goes ready;
-on its offer (``reservation.state_changed`` to ``pending``) it notes the time
-the frame arrived, sends ``accept``, and once that is acknowledged talks for
-a random 0.5-3 s and sends ``hangup``. Callers are POSTs to ``/v1/calls``
-(admin token, one pooled ``httpx.AsyncClient``), open-loop: call ``i`` is due
-at ``i / rate`` s whatever the earlier replies, round-robin over the queues,
-each with its own caller number (so the screen-pop look-up runs).
+``acd serve`` runs as a subprocess on a loopback port against a fresh
+PostgreSQL database (dropped after; or ``--database-url``), with 1,000 agents
+in 10 queues (every other agent in two), no wrap-up, no announcements. Each
+agent is a WebSocket on ``/v1/ws`` that logs in, goes ready, notes when its
+offer (``reservation.state_changed`` to ``pending``) arrives, accepts it, and
+hangs up after a random 0.5-3 s. Calls are POSTs to ``/v1/calls`` with a
+caller number each (so the screen-pop look-up runs), round-robin over the
+queues, open loop: call ``i`` is due ``i / rate`` s after the start, whatever
+the earlier replies, sent over 128 keep-alive connections (a call due while
+all are busy waits: "bench lateness").
 
-A call's latency runs from just before its POST is sent to the arrival of
-its offer at the agent's socket, both on this process's ``perf_counter``;
-offers are matched to calls by call id (the 201 reply carries it; the offer
-may come first). Events/s: rows of the ``events`` table at the end of the
-load window minus those at its start, over the window (from the first POST
-to the last reply). CPU: the server's utime+stime from ``/proc``, this
-process's own, and the whole machine's busy share, over the same window;
-100 % is one core. Everything (bench, server, database) shares the machine,
-so the bench's own load is part of the figures: read them together.
-
-Run: ``.venv/bin/python bench/server.py [--json] [--rate N] [--seconds N]
-[--database-url URL]``.
+Latency: from just before a call's POST is sent to its offer's arrival at the
+agent's socket (matched by call id; the offer may beat the 201). "Due time to
+offer" adds the bench's lateness. Over the load window (first POST to last
+reply): rows added to ``events`` per second, the server's CPU (``/proc``),
+this process's, and the machine's busy share; 100 % is one core, and bench,
+server and database share the machine. This process runs its window with its
+heap frozen and its collector off, so that its own pauses are not counted.
 """
 
 from __future__ import annotations
@@ -43,7 +37,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from contextlib import AsyncExitStack
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +56,7 @@ SECRET = "bench-secret-key-that-is-long-enough-for-hs256"
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 PYTHON = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"
 TARGET_P99_MS = 50.0
+LANES = 128  # POSTs in flight at most, one connection each
 GRACE_SECONDS = 10.0  # after the last reply, how long missing offers are waited for
 
 
@@ -88,35 +84,17 @@ def centre(p: Plan) -> dict[str, Any]:
     }
 
 
-# == the database ====================================================================
+# == the database and the server process =============================================
 
 
-async def _postgres_admin(url: str) -> Any:
+async def on_postgres(url: str, statement: str) -> None:
+    """Run ``statement`` in the ``postgres`` database of the server of ``url``."""
     u = make_url(url)
-    return await asyncpg.connect(
-        host=u.host or "127.0.0.1",
-        port=u.port or 5432,
-        user=u.username or "postgres",
-        password=u.password,
-        database="postgres",
-        timeout=5,
+    admin = await asyncpg.connect(
+        host=u.host, port=u.port or 5432, user=u.username, password=u.password, database="postgres"
     )
-
-
-async def create_postgres(server_url: str) -> str:
-    name = f"acd_bench_{uuid.uuid4().hex[:12]}"
-    admin = await _postgres_admin(server_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-async def drop_postgres(url: str) -> None:
-    admin = await _postgres_admin(url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+        await admin.execute(statement)
     finally:
         await admin.close()
 
@@ -130,9 +108,6 @@ async def count_events(url: str) -> int:
         await engine.dispose()
 
 
-# == the server process ==============================================================
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -140,12 +115,8 @@ def free_port() -> int:
 
 
 def start_server(tmp: Path, url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "ACD_JWT_SECRET": SECRET,
-        "ACD_SPOOL_PATH": str(tmp / "acd.spool"),
-        "ACD_DRAIN_SECONDS": "2",
-    }
+    env = {**os.environ, "ACD_JWT_SECRET": SECRET, "ACD_SPOOL_PATH": str(tmp / "acd.spool")}
+    env["ACD_DRAIN_SECONDS"] = "2"
     command = [str(PYTHON), "-m", "acd.cli", "serve", "--config", str(tmp / "centre.yaml")]
     command += ["--port", str(port), "--database-url", url]
     with open(tmp / "server.log", "wb") as log:
@@ -153,14 +124,13 @@ def start_server(tmp: Path, url: str, port: int) -> subprocess.Popen[bytes]:
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)  # drains (no call is left), then stops
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)  # it drains (no call is left), then stops
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
 
 
 async def wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -177,6 +147,16 @@ async def wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> 
     raise RuntimeError(f"the server was not ready within 60 s:\n{log.read_text()}")
 
 
+def log_warnings(log: Path) -> dict[str, int]:
+    """The server's warnings and errors, counted by the start of their message."""
+    found: Counter[str] = Counter()
+    for line in log.read_text(errors="replace").splitlines():
+        parts = line.split(maxsplit=4)
+        if len(parts) == 5 and parts[2] in ("WARNING", "ERROR", "CRITICAL"):
+            found[f"{parts[2]} {parts[3]}: {parts[4].split(':')[0][:60]}"] += 1
+    return dict(found)
+
+
 def cpu_of(pid: int) -> float:
     """User plus system CPU seconds of a process, from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
@@ -184,10 +164,9 @@ def cpu_of(pid: int) -> float:
 
 
 def machine() -> tuple[float, float]:
-    """Busy and total CPU seconds of the whole machine, all cores, from /proc/stat."""
+    """Busy and total CPU seconds of the whole machine (all cores), from /proc/stat."""
     ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    hz = os.sysconf("SC_CLK_TCK")
-    return (sum(ticks) - ticks[3] - ticks[4]) / hz, sum(ticks) / hz
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # in ticks: only the ratio is used
 
 
 # == agents and callers ==============================================================
@@ -195,13 +174,13 @@ def machine() -> tuple[float, float]:
 
 @dataclass
 class Tally:
-    sent: dict[str, float] = field(default_factory=dict)  # call id: t0 of its POST
+    sent: dict[str, tuple[float, float]] = field(default_factory=dict)  # call id: t0, due
     offered: dict[str, float] = field(default_factory=dict)  # call id: its offer's arrival
     reply_ms: list[float] = field(default_factory=list)  # POST to its 201
-    lag_ms: list[float] = field(default_factory=list)  # due time to t0: the bench's own lateness
-    injected: int = 0
-    failures: Counter[str] = field(default_factory=Counter)
+    lag_ms: list[float] = field(default_factory=list)  # due time to t0: the bench's lateness
+    injected: int = 0  # POSTs sent
     hangups: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
     closing: bool = False
 
 
@@ -229,7 +208,7 @@ class Desk:
                     data = message["data"]
                     if data["to_state"] == "pending" and data["agent_id"] == self.agent_id:
                         self.tally.offered.setdefault(data["call_id"], arrived)
-                        self.send("accept", call_id=data["call_id"])
+                        self.send("accept", data["call_id"])
         except websockets.ConnectionClosed:
             pass
         if not self.tally.closing:
@@ -244,9 +223,8 @@ class Desk:
         if not message["ok"]:
             self.tally.failures[f"{name}: {message['error']['error_id']}"] += 1
         elif name == "accept":
-            asyncio.get_running_loop().call_later(
-                self.rng.uniform(*self.talk), self.send, "hangup", call_id
-            )
+            talk = self.rng.uniform(*self.talk)
+            asyncio.get_running_loop().call_later(talk, self.send, "hangup", call_id)
         elif name == "hangup":
             self.tally.hangups += 1
 
@@ -276,51 +254,50 @@ async def open_desk(ws_url: str, agent_id: str, tally: Tally, plan: Plan) -> Des
     return desk
 
 
-async def inject(client: httpx.AsyncClient, plan: Plan, tally: Tally) -> None:
-    """Open loop: call i is sent when it is due, whatever the earlier replies."""
+async def inject(clients: Sequence[httpx.AsyncClient], plan: Plan, tally: Tally) -> None:
+    """Open loop: call i is due at i / rate, whatever the earlier replies.
 
-    async def post(i: int, due: float) -> None:
-        body = {"queue": f"q{i % plan.queues}", "ani": f"+1555{i:07d}"}
-        t0 = time.perf_counter()
-        tally.lag_ms.append(1e3 * (t0 - due))
-        try:
-            r = await client.post("/v1/calls", json=body)
-        except httpx.HTTPError as error:
-            tally.failures[f"POST: {type(error).__name__}"] += 1
-            return
-        if r.status_code != 201:
-            tally.failures[f"POST: {r.status_code}"] += 1
-            return
-        tally.reply_ms.append(1e3 * (time.perf_counter() - t0))
-        tally.sent[r.json()["id"]] = t0
+    One POST at a time per client and connection: httpcore's pool costs
+    O(queued x connections) per request, so one big shared pool collapses
+    under a backlog (the bench would measure itself).
+    """
+    due_calls: asyncio.Queue[tuple[int, float] | None] = asyncio.Queue()
 
-    calls = round(plan.rate * plan.seconds)
-    posts = []
+    async def lane(client: httpx.AsyncClient) -> None:
+        while (item := await due_calls.get()) is not None:
+            i, due = item
+            body = {"queue": f"q{i % plan.queues}", "ani": f"+1555{i:07d}"}
+            t0 = time.perf_counter()
+            tally.lag_ms.append(1e3 * (t0 - due))
+            tally.injected += 1
+            try:
+                r = await client.post("/v1/calls", json=body)
+            except httpx.HTTPError as error:
+                tally.failures[f"POST: {type(error).__name__}"] += 1
+                continue
+            if r.status_code != 201:
+                tally.failures[f"POST: {r.status_code}"] += 1
+                continue
+            tally.reply_ms.append(1e3 * (time.perf_counter() - t0))
+            tally.sent[r.json()["id"]] = (t0, due)
+
+    lanes = [asyncio.create_task(lane(c)) for c in clients]
     start = time.perf_counter()
-    for i in range(calls):
+    for i in range(round(plan.rate * plan.seconds)):
         due = start + i / plan.rate
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        posts.append(asyncio.create_task(post(i, due)))
-        tally.injected += 1
-    await asyncio.gather(*posts)
+        due_calls.put_nowait((i, due))
+    for _ in lanes:
+        due_calls.put_nowait(None)
+    await asyncio.gather(*lanes)
 
 
 # == the run =========================================================================
 
 
-@dataclass
-class Window:
-    seconds: float
-    events: int
-    server_cpu: float
-    bench_cpu: float
-    machine_busy: float
-    machine_total: float
-
-
-async def run(plan: Plan, url: str, base: str, pid: int) -> tuple[Tally, Window, int]:
+async def run(plan: Plan, url: str, base: str, pid: int) -> tuple[Tally, dict[str, float]]:
     tally = Tally()
     ws_url = base.replace("http://", "ws://") + "/v1/ws"
     gate = asyncio.Semaphore(50)
@@ -330,31 +307,32 @@ async def run(plan: Plan, url: str, base: str, pid: int) -> tuple[Tally, Window,
             return await open_desk(ws_url, f"a{i:04d}", tally, plan)
 
     desks = await asyncio.gather(*(one(i) for i in range(plan.agents)))
-    gc.collect()
-    gc.freeze()
-    admin = issue(SECRET, Role.ADMIN)
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(
-        base_url=base, headers={"Authorization": f"Bearer {admin}"}, limits=limits, timeout=30
-    ) as client:
-        await client.post("/v1/calls", json={"queue": "q0"})  # one call to warm the path
+    headers = {"Authorization": f"Bearer {issue(SECRET, Role.ADMIN)}"}
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30)
+            )
+            for _ in range(LANES)
+        ]
+        await clients[0].post("/v1/calls", json={"queue": "q0"})  # warm the path
         await asyncio.sleep(plan.talk[1] + 1)
         tally.sent.clear()
         tally.offered.clear()
         tally.hangups = 0
-        events0, busy0 = await count_events(url), machine()
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        events0, busy0, total0 = await count_events(url), *machine()
         cpu0, own0, t0 = cpu_of(pid), time.process_time(), time.perf_counter()
-        await inject(client, plan, tally)
+        await inject(clients, plan, tally)
         seconds = time.perf_counter() - t0
-        window = Window(
-            seconds=seconds,
-            server_cpu=cpu_of(pid) - cpu0,
-            bench_cpu=time.process_time() - own0,
-            events=0,
-            machine_busy=machine()[0] - busy0[0],
-            machine_total=machine()[1] - busy0[1],
-        )
-        window.events = await count_events(url) - events0
+        cpu, own, (busy, total) = cpu_of(pid) - cpu0, time.process_time() - own0, machine()
+        window = {"seconds": seconds, "events": await count_events(url) - events0}
+        window |= {"server_cpu": cpu / seconds, "bench_cpu": own / seconds}
+        window["machine_busy"] = (busy - busy0) / (total - total0)
+        gc.enable()
     deadline = time.perf_counter() + GRACE_SECONDS
     while set(tally.sent) - set(tally.offered) and time.perf_counter() < deadline:
         await asyncio.sleep(0.1)
@@ -365,93 +343,93 @@ async def run(plan: Plan, url: str, base: str, pid: int) -> tuple[Tally, Window,
     tally.closing = True
     await asyncio.gather(*(d.socket.close() for d in desks))
     await asyncio.gather(*(d.reader for d in desks))
-    return tally, window, len(desks)
+    window["agents"] = len(desks)
+    return tally, window
 
 
-def percentile(values: Sequence[float], share: float) -> float | None:
-    if not values:
-        return None
+# == output ==========================================================================
+
+
+def figures(values: Sequence[float]) -> dict[str, float | None]:
+    """p50, p90, p99 (nearest rank) and max, in ms rounded to 0.01."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+    out: dict[str, float | None] = {}
+    for name, share in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)):
+        rank = min(len(ordered), max(1, round(share * len(ordered))))
+        out[name] = round(ordered[rank - 1], 2) if ordered else None
+    return out
 
 
-def summary(plan: Plan, tally: Tally, w: Window, desks: int, database: str) -> dict[str, Any]:
-    latency = [1e3 * (tally.offered[c] - t0) for c, t0 in tally.sent.items() if c in tally.offered]
+def summary(
+    plan: Plan, tally: Tally, w: dict[str, float], database: str, warnings: dict[str, int]
+) -> dict[str, Any]:
+    got = tally.offered
+    offered = [(got[c], t0, due) for c, (t0, due) in tally.sent.items() if c in got]
+    latency = figures([1e3 * (at - t0) for at, t0, _ in offered])
     failures = dict(tally.failures)
-    missing = sum(1 for c in tally.sent if c not in tally.offered)
-    if missing:
-        failures["offers missing"] = missing
-
-    def figures(values: list[float]) -> dict[str, float | None]:
-        shares = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "max": 1.0}
-        return {k: _round(percentile(values, s)) for k, s in shares.items()}
-
-    p99 = percentile(latency, 0.99)
+    if len(offered) < len(tally.sent):
+        failures["offers missing"] = len(tally.sent) - len(offered)
+    p99 = latency["p99"]
     return {
-        "offer_latency_ms": figures(latency),
+        "offer_latency_ms": latency,
+        "due_to_offer_ms": figures([1e3 * (at - due) for at, _, due in offered]),
         "post_reply_ms": figures(tally.reply_ms),
-        "bench_send_lag_ms": figures(tally.lag_ms),
+        "bench_lateness_ms": figures(tally.lag_ms),
         "calls_injected": tally.injected,
         "calls_created": len(tally.sent),
-        "calls_offered": len(latency),
+        "calls_offered": len(offered),
         "calls_hung_up": tally.hangups,
         "failures": failures,
         "target_p99_ms": TARGET_P99_MS,
         "target_met": p99 is not None and p99 <= TARGET_P99_MS and not failures,
-        "window_seconds": round(w.seconds, 2),
-        "achieved_calls_per_second": round(tally.injected / w.seconds, 1),
-        "events_persisted": w.events,
-        "events_per_second": round(w.events / w.seconds, 1),
-        "server_cpu_percent": round(100 * w.server_cpu / w.seconds, 1),
-        "bench_cpu_percent": round(100 * w.bench_cpu / w.seconds, 1),
-        "machine_busy_percent": round(100 * w.machine_busy / w.machine_total, 1),
+        "window_seconds": round(w["seconds"], 2),
+        "achieved_calls_per_second": round(tally.injected / w["seconds"], 1),
+        "events_persisted": w["events"],
+        "events_per_second": round(w["events"] / w["seconds"], 1),
+        "server_cpu_percent": round(100 * w["server_cpu"], 1),
+        "bench_cpu_percent": round(100 * w["bench_cpu"], 1),
+        "machine_busy_percent": round(100 * w["machine_busy"], 1),
         "cores": os.cpu_count(),
-        "agents_connected": desks,
-        "queues": plan.queues,
-        "rate": plan.rate,
-        "seconds": plan.seconds,
-        "talk_seconds": list(plan.talk),
+        "agents_connected": w["agents"],
+        "plan": asdict(plan),
         "database": database,
+        "server_log_warnings": warnings,
     }
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
-
-
 def print_table(s: dict[str, Any]) -> None:
-    low, high = s["talk_seconds"]
-    print(f"ACD server benchmark: {s['agents_connected']:,} agent WebSockets, {s['queues']} queues")
-    print(f"{s['rate']:g} calls/s for {s['seconds']:g} s (open loop), talk {low:g}-{high:g} s")
+    p = s["plan"]
+    print(f"ACD server benchmark: {s['agents_connected']:,} agent WebSockets, {p['queues']} queues")
+    print(f"{p['rate']:g} calls/s for {p['seconds']:g} s, open loop; talk {p['talk']} s")
     print(f"database: {s['database']}; {s['cores']} cores shared by bench, server and database")
     print()
-    print(f"{'ms':<30}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}")
-    rows = [
+    print(f"{'ms':<30}{'p50':>10}{'p90':>10}{'p99':>10}{'max':>10}")
+    for label, key in (
         ("POST to offer at the socket", "offer_latency_ms"),
+        ("due time to offer", "due_to_offer_ms"),
         ("POST to its 201 reply", "post_reply_ms"),
-        ("bench lateness sending POST", "bench_send_lag_ms"),
-    ]
-    for label, key in rows:
-        cells = "".join(f"{v:>8.1f}" if v is not None else f"{'-':>8}" for v in s[key].values())
+        ("bench lateness (due to POST)", "bench_lateness_ms"),
+    ):
+        cells = "".join(f"{'-':>10}" if v is None else f"{v:>10,.1f}" for v in s[key].values())
         print(f"{label:<30}{cells}")
     print()
     print(
         f"calls: {s['calls_injected']:,} injected, {s['calls_created']:,} created (201), "
         f"{s['calls_offered']:,} offered, {s['calls_hung_up']:,} hung up"
     )
-    failures = ", ".join(f"{k} x{v}" for k, v in s["failures"].items()) or "none"
-    print(f"failures: {failures}")
+    print("failures:", ", ".join(f"{k} x{v}" for k, v in s["failures"].items()) or "none")
     print(
         f"window {s['window_seconds']:.1f} s: {s['achieved_calls_per_second']:,.1f} calls/s, "
         f"{s['events_per_second']:,.0f} events/s persisted ({s['events_persisted']:,} rows)"
     )
     print(
-        f"CPU (100% = one core): server {s['server_cpu_percent']:.0f}%, "
-        f"bench {s['bench_cpu_percent']:.0f}%, machine busy {s['machine_busy_percent']:.0f}% "
-        "of all cores"
+        f"CPU (100% = one core): server {s['server_cpu_percent']:.0f}%, bench "
+        f"{s['bench_cpu_percent']:.0f}%; machine busy {s['machine_busy_percent']:.0f}% of all cores"
     )
+    logged = ", ".join(f"{k} x{v}" for k, v in s["server_log_warnings"].items())
+    print("server log warnings:", logged or "none")
     p99 = s["offer_latency_ms"]["p99"]
-    shown = "-" if p99 is None else f"{p99:.1f} ms"
+    shown = "-" if p99 is None else f"{p99:,.1f} ms"
     verdict = "met" if s["target_met"] else "NOT met"
     print(f"p99 POST to offer: {shown}  (target <= {TARGET_P99_MS:g} ms, no failures: {verdict})")
 
@@ -464,8 +442,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--queues", type=int, default=10, help="queues (10)")
     parser.add_argument("--seed", type=int, default=1, help="talk times (default 1)")
     parser.add_argument(
-        "--database-url",
-        help=f"use this database (kept) instead of a fresh one on {POSTGRES} (dropped)",
+        "--database-url", help=f"this database (kept) instead of a fresh one on {POSTGRES}"
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     return parser.parse_args(argv)
@@ -474,7 +451,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     plan = Plan(args.agents, args.queues, args.rate, args.seconds, (0.5, 3.0), args.seed)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the finally blocks run
     try:
         import uvloop
 
@@ -482,7 +458,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         runner = asyncio.run
     fresh = args.database_url is None
-    url = asyncio.run(create_postgres(POSTGRES)) if fresh else args.database_url
+    name = f"acd_bench_{uuid.uuid4().hex[:12]}"
+    url: str = args.database_url or make_url(POSTGRES).set(database=name).render_as_string(False)
+    if fresh:
+        asyncio.run(on_postgres(url, f'CREATE DATABASE "{name}"'))
     try:
         with tempfile.TemporaryDirectory(prefix="acd-bench-") as tmp_name:
             tmp = Path(tmp_name)
@@ -490,18 +469,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             process = start_server(tmp, url, port)
+
+            def interrupt(signum: int, frame: Any) -> None:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)  # after Ctrl-C's SIGINT: stops at once
+                raise KeyboardInterrupt
+
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, interrupt)
             try:
                 runner(wait_ready(base, process, tmp / "server.log"))
-                tally, window, desks = runner(run(plan, url, base, process.pid))
+                tally, window = runner(run(plan, url, base, process.pid))
             finally:
+                warnings = log_warnings(tmp / "server.log")  # before its stop's own warnings
                 stop_server(process)
     except KeyboardInterrupt:
         return 130
     finally:
         if fresh:
-            asyncio.run(drop_postgres(url))
+            asyncio.run(on_postgres(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     shown = make_url(url).render_as_string(hide_password=True)
-    s = summary(plan, tally, window, desks, shown)
+    s = summary(plan, tally, window, shown, warnings)
     if args.json:
         print(json.dumps(s, indent=2))
     else:

@@ -23,6 +23,7 @@ import yaml
 
 from acd.commands import AgentConfigured, Command, DisasterModeChanged, QueueConfigured
 from acd.engine import Engine, Step
+from acd.events import ReservationStateChanged
 from acd.ids import AgentId, CallId, CustomerId, QueueId
 from acd.kpis import KpiFold
 from acd.states import CallState
@@ -123,8 +124,8 @@ class Server:
             subscriber_queue=self.settings.ws_queue,
         )
         self.hub.on_published.append(self.pops.forget_ended)
-        for sink in (self.journal, self.metrics, self.today):
-            self.runtime.add_sink(_Sink(sink))
+        for sink in (_JournalSink(self.journal), self.metrics, self.today):
+            self.runtime.add_sink(sink)
         await self._restore()
         self.metrics.watch(
             live_gauges(
@@ -155,7 +156,6 @@ class Server:
         for body in config.get("queues", []):
             stored_queues[body["id"]] = body
         queues = [QueueBody.model_validate(q) for q in stored_queues.values()]
-        # A queue that overflows to another must come after it: configure in two passes.
         for body in sorted(queues, key=lambda b: b.id):
             self._apply(QueueConfigured(config=body.to_config()))
             self.queues[QueueId(body.id)] = body
@@ -239,7 +239,7 @@ class Server:
         self.hub.publish(items)
         if self._arrivals:
             for item in items:
-                if getattr(item, "from_state", 1) is None and hasattr(item, "reservation_id"):
+                if isinstance(item, ReservationStateChanged) and item.from_state is None:
                     started = self._arrivals.pop(item.call_id, None)
                     if started is not None:
                         self.metrics.offer_latency.observe(time.perf_counter() - started)
@@ -339,17 +339,12 @@ def _interrupt(leg: LiveLeg) -> Callable[[Engine, float], Step]:
     return close
 
 
-class _Sink:
-    """Adapts a consumer of ``(step, notes)`` or of journal items to the runtime."""
+class _JournalSink:
+    """Feeds the journal each step's notes and events, in order, as one batch."""
 
-    def __init__(self, target: Any) -> None:
-        self._target = target
-        self._journal = isinstance(target, EventJournal)
+    def __init__(self, journal: EventJournal) -> None:
+        self._journal = journal
 
     def accept(self, step: Step, notes: Sequence[CallOpened]) -> None:
-        if self._journal:
-            items: list[Any] = [*notes, *step.events]
-            if items:
-                self._target.append(items)
-        else:
-            self._target.accept(step, notes)
+        if notes or step.events:
+            self._journal.append([*notes, *step.events])

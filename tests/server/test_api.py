@@ -6,7 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from server.harness import running, token
+from api.auth import Role, issue
+from server.harness import SECRET, running, token
 
 CENTRE: dict[str, Any] = {
     "queues": [{"id": "sales"}],
@@ -29,14 +30,7 @@ async def test_every_endpoint_but_health_and_metrics_needs_a_token(
         assert (await anonymous.get("/livez")).status_code == 200
         assert (await anonymous.get("/readyz")).json()["status"] == "ready"
         assert (await anonymous.get("/metrics")).status_code == 200
-        expired = centre.client(
-            __import__("api.auth", fromlist=["issue"]).issue(
-                "test-secret-key-that-is-long-enough-for-hs256",
-                __import__("api.auth", fromlist=["Role"]).Role.ADMIN,
-                minutes=1,
-                now=0,
-            )
-        )
+        expired = centre.client(issue(SECRET, Role.ADMIN, minutes=1, now=0))
         assert (await expired.get("/v1/agents")).status_code == 401
 
 

@@ -73,6 +73,38 @@ def issue(
 
 
 def decode(key: str, token: str) -> Principal:
+    return _verify(key, token)[0]
+
+
+class Tokens:
+    """Tokens verified once and then known until they expire (bounded, oldest dropped first).
+
+    Checking an HS256 signature and the claims costs more than routing a call,
+    and a desktop or an integration sends the same token with every request.
+    A token's claims cannot change without its signature changing, so the
+    answer holds until ``exp``; the key is fixed for the server's life.
+    """
+
+    def __init__(self, key: str, *, size: int = 10_000) -> None:
+        self._key = key
+        self._size = size
+        self._known: dict[str, tuple[Principal, float]] = {}
+
+    def decode(self, token: str, now: float | None = None) -> Principal:
+        now = time.time() if now is None else now
+        known = self._known.get(token)
+        if known is not None:
+            if now < known[1]:
+                return known[0]
+            del self._known[token]
+        principal, expires = _verify(self._key, token)
+        if len(self._known) >= self._size:
+            del self._known[next(iter(self._known))]
+        self._known[token] = (principal, expires)
+        return principal
+
+
+def _verify(key: str, token: str) -> tuple[Principal, float]:
     try:
         claims = jwt.decode(
             token,
@@ -93,9 +125,10 @@ def decode(key: str, token: str) -> Principal:
     teams = claims.get("teams", [])
     if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
         raise BadToken("teams must be a list of names")
-    return Principal(
+    principal = Principal(
         subject=str(claims["sub"]),
         role=role,
         agent_id=AgentId(agent_id) if isinstance(agent_id, str) else None,
         teams=frozenset(teams),
     )
+    return principal, float(claims["exp"])

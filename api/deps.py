@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import BadToken, Principal, Role, decode
+from api.auth import BadToken, Principal, Role
 from api.server import Server
 
 _bearer = HTTPBearer(auto_error=False, description="a token from `acd token` or POST /v1/tokens")
@@ -28,7 +28,7 @@ async def get_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
     try:
-        return decode(server.key, credentials.credentials)
+        return server.tokens.decode(credentials.credentials)
     except BadToken as error:
         raise HTTPException(
             401, f"invalid token: {error}", {"WWW-Authenticate": 'Bearer error="invalid_token"'}

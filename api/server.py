@@ -23,10 +23,11 @@ import yaml
 
 from acd.commands import AgentConfigured, Command, DisasterModeChanged, QueueConfigured
 from acd.engine import Engine, Step
-from acd.events import ReservationStateChanged
+from acd.events import CallStateChanged, ReservationStateChanged
 from acd.ids import AgentId, CallId, CustomerId, QueueId
 from acd.kpis import KpiFold
 from acd.states import CallState
+from api.auth import Tokens
 from api.metrics import Metrics, live_gauges
 from api.schemas import AgentBody, CustomerBody, QueueBody, dump
 from api.settings import Settings
@@ -34,6 +35,7 @@ from api.store import directory, migrate
 from api.store.contacts import LiveLeg
 from api.store.database import Database
 from api.store.journal import EventJournal
+from api.store.known_numbers import KnownNumbers
 from cti.context import CallOpened
 from cti.hub import Hub, Visibility
 from cti.idempotency import Replies
@@ -80,13 +82,17 @@ class Server:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.key = settings.signing_key()
+        self.tokens = Tokens(self.key)
         self.database = Database(settings.database_url)
         # The journal has a connection of its own: screen-pop look-ups and API
         # reads under load must never starve the writer into the spool.
-        self.journal_database = Database(settings.database_url, pool_size=1)
+        # It invalidates a connection that fails a write, so no ping before each batch.
+        self.journal_database = Database(settings.database_url, pool_size=1, pre_ping=False)
         self.metrics = Metrics()
         self.visibility = Visibility()
         self.pops = ScreenPops()
+        self.known_numbers = KnownNumbers()  # loaded at start
+        self.numbers_changing = asyncio.Lock()  # one change of the directory's numbers at a time
         self.replies = Replies(settings.idempotency_entries)
         self.queues: dict[QueueId, QueueBody] = {}
         self.agents: dict[AgentId, AgentBody] = {}
@@ -96,7 +102,11 @@ class Server:
         self.runtime = Runtime(self.engine, [])
         self.hub: Hub = Hub(self.visibility, self.pops.for_offer)
         self.journal = EventJournal(
-            self.journal_database, settings.spool_path, self._durable, retry_seconds=1.0
+            self.journal_database,
+            settings.spool_path,
+            self._durable,
+            retry_seconds=1.0,
+            commit_interval=settings.journal_commit_interval,
         )
         self.draining = False
         self.started = False
@@ -182,6 +192,7 @@ class Server:
             for case in customer.get("cases", []):
                 if await directory.get_case(self.database, case["id"]) is None:
                     await directory.create_case(self.database, body.id, case)
+        self.known_numbers.replace(await directory.all_numbers(self.database))
         for customer_id, agent_id in (await self.journal.last_agents()).items():
             self.engine.remember_last_agent(CustomerId(customer_id), AgentId(agent_id))
         for leg in await self.journal.live_legs():
@@ -243,6 +254,8 @@ class Server:
                     started = self._arrivals.pop(item.call_id, None)
                     if started is not None:
                         self.metrics.offer_latency.observe(time.perf_counter() - started)
+                elif isinstance(item, CallStateChanged) and item.to_state is CallState.ENDED:
+                    self._arrivals.pop(item.call_id, None)  # ended before any offer
 
     # == the database, for what is not an event ========================================
 
@@ -275,9 +288,8 @@ class Server:
         The database being down must not stop a call: the pop is then empty.
         """
         try:
-            if customer_id is None and ani:
-                found = await directory.customer_by_number(self.database, ani)
-                customer_id = None if found is None else found["id"]
+            if customer_id is None and ani in self.known_numbers:  # most callers are not
+                customer_id = await directory.customer_id_by_number(self.database, ani)
             if customer_id is None:
                 return None
             return await directory.screen_pop(self.database, customer_id)
@@ -305,7 +317,11 @@ class Server:
             if live == 0:
                 break
             await asyncio.sleep(0.2)
-        log.warning("drained; stopping")
+        log.warning(
+            "drained; stopping (journal: %d items in %d batches)",
+            self.journal.items_written,
+            self.journal.batches_written,
+        )
 
     # == read models =====================================================================
 

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     drain_seconds: float = 30.0  # how long calls in progress may take to finish on SIGTERM
     replay_events: int = 10_000  # events kept in memory for desktops that reconnect
     idempotency_entries: int = 50_000
+    journal_commit_interval: float = 0.005  # seconds between the starts of two commits, at least
     ws_queue: int = 2_000  # messages buffered per desktop before it is cut off as lagging
 
     def signing_key(self) -> str:

@@ -22,9 +22,9 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from acd.errors import CommandRejected
 from api import softphone
-from api.auth import BadToken, Principal, decode
+from api.auth import BadToken, Principal
 from api.server import Server, Unavailable
-from cti.hub import Subscription
+from cti.hub import Lagging, Subscription, serialize
 from cti.snapshot import snapshot
 from cti.softphone import BadCommand
 from cti.wire import iso
@@ -48,7 +48,7 @@ async def cti_socket(websocket: WebSocket) -> None:
     server: Server = websocket.app.state.server
     token = _token(websocket)
     try:
-        principal = decode(server.key, token or "")
+        principal = server.tokens.decode(token or "")
     except BadToken:
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="a valid bearer token is required")
         return
@@ -60,11 +60,16 @@ async def cti_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     audience = softphone.audience_of(principal)
-    send_lock = asyncio.Lock()
+    send_lock = asyncio.Lock()  # the feed and the replies share the socket
 
     async def send(message: dict[str, Any]) -> None:
         async with send_lock:
-            await websocket.send_text(json.dumps(message, separators=(",", ":")))
+            await websocket.send_text(serialize(message))
+
+    async def send_texts(texts: list[str]) -> None:
+        async with send_lock:
+            for text in texts:
+                await websocket.send_text(text)
 
     sub: Subscription | None = None
     if resume_from is not None:
@@ -87,10 +92,10 @@ async def cti_socket(websocket: WebSocket) -> None:
         await send(server.draining_notice())
     try:
         async with asyncio.TaskGroup() as group:
-            feeder = group.create_task(_feed(sub, send))
+            feeder = group.create_task(_feed(sub, send_texts))
             await _serve_commands(websocket, server, principal, send)
             feeder.cancel()
-    except* (WebSocketDisconnect, _Lagging, ConnectionError):
+    except* (WebSocketDisconnect, Lagging, ConnectionError):
         pass
     finally:
         server.hub.detach(sub)
@@ -99,27 +104,9 @@ async def cti_socket(websocket: WebSocket) -> None:
             await websocket.close(code=CLOSE_LAGGING, reason="too slow: reconnect with resume_from")
 
 
-class _Lagging(Exception):
-    pass
-
-
-async def _feed(sub: Subscription, send: Any) -> None:
-    lagged = asyncio.ensure_future(sub.lagged.wait())
-    get: asyncio.Future[dict[str, Any]] | None = None
-    try:
-        while True:
-            if sub.lagging:
-                raise _Lagging
-            get = asyncio.ensure_future(sub.messages.get())
-            done, _ = await asyncio.wait({get, lagged}, return_when=asyncio.FIRST_COMPLETED)
-            if get not in done:
-                raise _Lagging
-            await send(get.result())
-            get = None
-    finally:
-        lagged.cancel()
-        if get is not None:
-            get.cancel()  # a socket gone mid-wait leaves no pending task behind
+async def _feed(sub: Subscription, send_texts: Any) -> None:
+    while True:
+        await send_texts(await sub.take())
 
 
 async def _serve_commands(

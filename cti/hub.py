@@ -18,6 +18,7 @@ then sends a fresh snapshot marked ``resync``.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -83,24 +84,51 @@ class Visibility:
         return False
 
 
+class Lagging(Exception):
+    """The subscriber fell more than its buffer behind and was cut off."""
+
+
 class Subscription:
-    """One desktop's feed: a bounded queue of messages, in sequence order."""
+    """One desktop's feed: the messages not yet sent (JSON text), in sequence order, bounded.
+
+    A plain buffer and one wake-up flag rather than an ``asyncio.Queue``: the
+    feeder takes everything pending in one go, so a burst costs one wake-up,
+    not one future per message.
+    """
 
     def __init__(self, audience: Audience, after: int, size: int) -> None:
         self.audience = audience
         self.after = after
-        self.messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue(size)
+        self._size = size
+        self._pending: deque[str] = deque()
+        self._wake = asyncio.Event()
         self.lagging = False
-        self.lagged = asyncio.Event()
 
-    def offer(self, message: dict[str, Any]) -> None:
+    def offer(self, text: str) -> None:
         if self.lagging:
             return
-        try:
-            self.messages.put_nowait(message)
-        except asyncio.QueueFull:
+        if len(self._pending) >= self._size:
             self.lagging = True
-            self.lagged.set()
+            self._pending.clear()
+        else:
+            self._pending.append(text)
+        self._wake.set()
+
+    async def take(self) -> list[str]:
+        """Wait for messages and take all that are pending; ``Lagging`` once cut off."""
+        while not self._pending and not self.lagging:
+            self._wake.clear()
+            await self._wake.wait()
+        if self.lagging:
+            raise Lagging
+        taken = list(self._pending)
+        self._pending.clear()
+        return taken
+
+
+def serialize(message: dict[str, Any]) -> str:
+    """A message as the socket sends it: compact JSON."""
+    return json.dumps(message, separators=(",", ":"))
 
 
 ScreenPopper = Callable[[ReservationStateChanged], dict[str, Any] | None]
@@ -120,7 +148,7 @@ class Hub:
     ) -> None:
         self.visibility = visibility
         self._screen_pop = screen_pop
-        self._ring: deque[tuple[Event, dict[str, Any]]] = deque(maxlen=keep)
+        self._ring: deque[tuple[Event, str]] = deque(maxlen=keep)  # with its text
         self._base = start_seq  # every seq up to here is before this server's memory
         self.published_seq = start_seq
         self._subscribers: set[Subscription] = set()
@@ -149,17 +177,18 @@ class Hub:
                 pop = self._screen_pop(event)
                 if pop is not None:
                     message["data"]["screen_pop"] = pop
-            self._ring.append((event, message))
+            text = serialize(message)  # once, however many desktops get it
+            self._ring.append((event, text))
             self.published_seq = event.seq
             seq = event.seq
             agent_id = event.agent_id
             if agent_id is not None:
                 for sub in self._by_agent.get(agent_id, ()):
                     if seq > sub.after:
-                        sub.offer(message)
+                        sub.offer(text)
             for sub in self._watchers:
                 if seq > sub.after and may_see(sub.audience, event):
-                    sub.offer(message)
+                    sub.offer(text)
         for callback in self.on_published:
             callback(events)
 
@@ -176,9 +205,9 @@ class Hub:
             return None
         sub = Subscription(audience, after, self._subscriber_queue)
         may_see = self.visibility.may_see
-        for event, message in self._ring:
+        for event, text in self._ring:
             if event.seq > after and may_see(audience, event):
-                sub.offer(message)
+                sub.offer(text)
         self._subscribers.add(sub)
         if audience.agent_id is not None and not audience.everything:
             self._by_agent.setdefault(audience.agent_id, set()).add(sub)
@@ -199,5 +228,6 @@ class Hub:
 
     def broadcast(self, message: dict[str, Any]) -> None:
         """A notice for every subscriber (outside the sequence: draining, for one)."""
+        text = serialize(message)
         for sub in self._subscribers:
-            sub.offer(message)
+            sub.offer(text)

@@ -41,13 +41,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_DATA_FIELDS: dict[type, tuple[str, ...]] = {
+    kind: tuple(f.name for f in dataclasses.fields(kind) if f.name not in ("seq", "at"))
+    for kind in EVENT_TYPES
+}  # ``dataclasses.fields`` per event would cost more than the rest of the message
+
+
 def event_data(event: Event) -> dict[str, Any]:
     """Every field of the event but ``seq`` and ``at``, JSON-ready."""
-    return {
-        f.name: _plain(getattr(event, f.name))
-        for f in dataclasses.fields(event)
-        if f.name not in ("seq", "at")
-    }
+    data = {}
+    for name in _DATA_FIELDS[type(event)]:
+        value = getattr(event, name)
+        data[name] = value.value if isinstance(value, Enum) else value
+    return data
 
 
 def entity_id(event: Event) -> str:

@@ -38,7 +38,10 @@ def _missing(what: str, key: str) -> CommandRejected:
 async def create_customer(body: CustomerBody, server: ServerDep, _: StaffDep) -> dict[str, Any]:
     if await _db(server, directory.get_customer(server.database, body.id)) is not None:
         raise CommandRejected("customer_exists", f"customer {body.id} exists")
-    return dict(await _db(server, directory.create_customer(server.database, dump(body))))
+    async with server.numbers_changing:
+        server.known_numbers.add(*body.numbers)
+        created = await _db(server, directory.create_customer(server.database, dump(body)))
+    return dict(created)
 
 
 @router.get("/v1/customers", summary="List customers")
@@ -58,6 +61,7 @@ async def patch_customer(
     customer_id: str, patch: CustomerPatch, server: ServerDep, _: StaffDep
 ) -> dict[str, Any]:
     changes = patch.model_dump(mode="json", exclude_none=True)
+    # No "numbers" here: they change one by one (below), which keeps the caller filter exact.
     found = await _db(server, directory.update_customer(server.database, customer_id, changes))
     if found is None:
         raise _missing("customer", customer_id)
@@ -70,13 +74,17 @@ async def add_number(
 ) -> dict[str, Any]:
     if await _db(server, directory.get_customer(server.database, customer_id)) is None:
         raise _missing("customer", customer_id)
-    await _db(server, directory.add_number(server.database, customer_id, body.number))
+    async with server.numbers_changing:
+        server.known_numbers.add(body.number)
+        await _db(server, directory.add_number(server.database, customer_id, body.number))
     return {"customer_id": customer_id, "number": body.number}
 
 
 @router.delete("/v1/numbers/{number}", status_code=204, summary="Remove a phone number")
 async def remove_number(number: str, server: ServerDep, _: StaffDep) -> None:
-    await _db(server, directory.remove_number(server.database, number))
+    async with server.numbers_changing:
+        await _db(server, directory.remove_number(server.database, number))
+        server.known_numbers.discard(number)
 
 
 @router.post("/v1/customers/{customer_id}/cases", status_code=201, summary="Open a case")

@@ -38,6 +38,7 @@ class Database:
         command_timeout: float = 2.0,
         busy_timeout_ms: int = 5000,
         pool_size: int = 4,
+        pre_ping: bool = True,
     ) -> None:
         self.url = url
         self.dialect = make_url(url).get_backend_name()  # "sqlite" or "postgresql"
@@ -47,6 +48,7 @@ class Database:
         self.command_timeout = command_timeout
         self._busy_timeout_ms = busy_timeout_ms
         self._pool_size = pool_size
+        self._pre_ping = pre_ping
         self._engine: AsyncEngine | None = None
         self._probe: asyncio.Task[None] | None = None  # the ping in flight
 
@@ -167,8 +169,9 @@ class Database:
             max_overflow=self._pool_size,
             pool_timeout=self.connect_timeout,
             # A connection that died with the server is replaced on check-out
-            # instead of failing the first statement after a restart.
-            pool_pre_ping=True,
+            # instead of failing the first statement after a restart (unless the
+            # owner invalidates a connection itself when it fails, as the journal does).
+            pool_pre_ping=self._pre_ping,
             connect_args={
                 "timeout": self.connect_timeout,  # asyncpg: the connect timeout
                 "command_timeout": self.command_timeout,

@@ -149,6 +149,20 @@ async def remove_number(database: Database, number: str) -> bool:
         return result.rowcount > 0
 
 
+async def customer_id_by_number(database: Database, number: str) -> str | None:
+    """The id of the customer who calls from ``number`` (the ANI), if any: one indexed look-up."""
+    query = select(phone_numbers.c.customer_id).where(phone_numbers.c.number == number)
+    async with database.engine.connect() as conn:
+        found: str | None = (await conn.execute(query)).scalar()
+    return found
+
+
+async def all_numbers(database: Database) -> list[str]:
+    """Every phone number in the directory (to build the server's filter at start)."""
+    async with database.engine.connect() as conn:
+        return list((await conn.execute(select(phone_numbers.c.number))).scalars())
+
+
 async def customer_by_number(database: Database, number: str) -> Customer | None:
     """The customer who calls from ``number`` (the ANI), if any."""
     owner = select(phone_numbers.c.customer_id).where(phone_numbers.c.number == number)

@@ -120,3 +120,30 @@ async def test_draining_refuses_new_calls_and_tells_readiness(
         ready = await centre.admin.get("/readyz")
         assert ready.status_code == 503 and "draining" in ready.json()["reasons"]
         await drain
+
+
+async def test_the_screen_pop_follows_numbers_added_and_removed_while_running(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Caller numbers are filtered in memory: the filter follows every change of the directory."""
+    async with running(database_url, tmp_path, CENTRE) as centre:
+        admin = centre.admin
+
+        async def customer_of_a_call_from(number: str) -> Any:
+            call = (await admin.post("/v1/calls", json={"queue": "sales", "ani": number})).json()
+            found = (await admin.get(f"/v1/calls/{call['id']}")).json()["customer_id"]
+            await admin.delete(f"/v1/calls/{call['id']}")
+            return found
+
+        assert await customer_of_a_call_from("+4930111") is None
+        created = await admin.post("/v1/customers", json={"id": "k1", "numbers": ["+4930111"]})
+        assert created.status_code == 201
+        assert await customer_of_a_call_from("+4930111") == "k1"
+        added = await admin.post("/v1/customers/k1/numbers", json={"number": "+4930222"})
+        assert added.status_code == 201
+        assert await customer_of_a_call_from("+4930222") == "k1"
+        assert (await admin.delete("/v1/numbers/+4930111")).status_code == 204
+        assert await customer_of_a_call_from("+4930111") is None
+        taken = await admin.post("/v1/customers", json={"id": "k2", "numbers": ["+4930222"]})
+        assert taken.status_code == 409  # a refused change leaves the number with k1
+        assert await customer_of_a_call_from("+4930222") == "k1"

@@ -66,6 +66,24 @@ async def test_every_event_is_stored_exactly_once_and_in_order(
     assert not (tmp_path / "journal.spool").exists()
 
 
+async def test_a_commit_interval_gathers_what_comes_in_meanwhile_into_one_batch(
+    database: Database, tmp_path: Path
+) -> None:
+    stream, durable = a_day(2), Durable()
+    journal = journal_for(database, tmp_path, durable, commit_interval=0.5)
+    first, rest = stream.items[:1], stream.items[1:]
+    async with running(journal):
+        journal.append(first)
+        while not durable.batches:  # the first commit goes at once
+            await asyncio.sleep(0.001)
+        for item in rest:  # one at a time, each a chance for the writer to start a commit
+            journal.append([item])
+            await asyncio.sleep(0)
+        await journal.wait_durable(stream.events[-1].seq)
+    assert durable.batches == [first, rest]
+    assert await stored_events(database) == [expected_row(e) for e in stream.events]
+
+
 async def test_appends_made_while_the_writer_is_away_are_one_batch(
     database: Database, tmp_path: Path
 ) -> None:

@@ -15,3 +15,6 @@ class CommandRejected(Exception):
         self.error_id = error_id
         self.message = message
         self.state = state
+
+    def __reduce__(self) -> tuple[type[CommandRejected], tuple[str, str, str | None]]:
+        return (type(self), (self.error_id, self.message, self.state))  # copy and pickle

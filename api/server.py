@@ -23,11 +23,13 @@ import yaml
 
 from acd.commands import AgentConfigured, Command, DisasterModeChanged, QueueConfigured
 from acd.engine import Engine, Step
+from acd.errors import CommandRejected
 from acd.events import CallStateChanged, ReservationStateChanged
 from acd.ids import AgentId, CallId, CustomerId, QueueId
 from acd.kpis import KpiFold
 from acd.states import CallState
 from api.auth import Tokens
+from api.heap import Heap
 from api.metrics import Metrics, live_gauges
 from api.schemas import AgentBody, CustomerBody, QueueBody, dump
 from api.settings import Settings
@@ -41,6 +43,7 @@ from cti.hub import Hub, Visibility
 from cti.idempotency import Replies
 from cti.runtime import Applied, Guard, Runtime
 from cti.screenpop import ScreenPops
+from cti.softphone import BadCommand
 from cti.wire import iso
 
 log = logging.getLogger("acd.server")
@@ -55,6 +58,9 @@ class Unavailable(Exception):
         super().__init__(message)
         self.error_id = error_id
         self.message = message
+
+    def __reduce__(self) -> tuple[type[Unavailable], tuple[str, str]]:
+        return (type(self), (self.error_id, self.message))  # copy and pickle
 
 
 class Today:
@@ -93,7 +99,9 @@ class Server:
         self.pops = ScreenPops()
         self.known_numbers = KnownNumbers()  # loaded at start
         self.numbers_changing = asyncio.Lock()  # one change of the directory's numbers at a time
-        self.replies = Replies(settings.idempotency_entries)
+        self.replies = Replies(
+            settings.idempotency_entries, refusals=(CommandRejected, Unavailable, BadCommand)
+        )
         self.queues: dict[QueueId, QueueBody] = {}
         self.agents: dict[AgentId, AgentBody] = {}
         self.disaster: dict[str, Any] = {"active": False, "site": None}
@@ -146,19 +154,34 @@ class Server:
                 self.runtime.clock.now,
             )
         )
-        gc.freeze()  # the configuration is long-lived: keep the collector off it
+        gc.freeze()  # the configuration is long-lived: keep the collector off it (api.heap)
         group = asyncio.TaskGroup()
         await stack.enter_async_context(group)
         runtime = group.create_task(self.runtime.run(), name="routing runtime")
         writer = group.create_task(self.journal.run(), name="event journal")
+        heap = group.create_task(self._tend_heap(), name="garbage collector policy")
 
         async def stop() -> None:
+            heap.cancel()
             runtime.cancel()
             await self.journal.close()
             writer.cancel()
 
         stack.push_async_callback(stop)
         self.started = True
+
+    async def _tend_heap(self) -> None:
+        heap = Heap(refresh_seconds=self.settings.heap_refresh_seconds)
+        while True:
+            await asyncio.sleep(5.0)
+            tended = heap.tend()
+            if tended.action != "none":
+                log.info(
+                    "heap %s: %d objects in the oldest generation, %d frozen",
+                    tended.action,
+                    tended.objects,
+                    tended.frozen,
+                )
 
     async def _restore(self) -> None:
         config = self._file_config()

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     replay_events: int = 10_000  # events kept in memory for desktops that reconnect
     idempotency_entries: int = 50_000
     journal_commit_interval: float = 0.005  # seconds between the starts of two commits, at least
+    heap_refresh_seconds: float = 600.0  # a full garbage collection at most this often (api.heap)
     ws_queue: int = 2_000  # messages buffered per desktop before it is cut off as lagging
 
     def signing_key(self) -> str:

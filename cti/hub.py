@@ -72,15 +72,21 @@ class Visibility:
         return known
 
     def may_see(self, audience: Audience, event: Event) -> bool:
+        call_queue = event.queue_id if isinstance(event, CallStateChanged) else None
+        return self.may_see_about(audience, event.agent_id, call_queue)
+
+    def may_see_about(
+        self, audience: Audience, agent_id: AgentId | None, call_queue: QueueId | None
+    ) -> bool:
+        """Whether an event naming this agent (and, for a call's, its queue) is for them."""
         if audience.everything:
             return True
-        agent_id = event.agent_id
         if audience.agent_id is not None:
             return agent_id == audience.agent_id
         if agent_id is not None and self.teams_of(agent_id) & audience.teams:
             return True
-        if isinstance(event, CallStateChanged):
-            return event.queue_id in self.queues_of(audience.teams)
+        if call_queue is not None:
+            return call_queue in self.queues_of(audience.teams)
         return False
 
 
@@ -131,6 +137,8 @@ def serialize(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"))
 
 
+_Kept = tuple[int, AgentId | None, QueueId | None, str]
+
 ScreenPopper = Callable[[ReservationStateChanged], dict[str, Any] | None]
 
 
@@ -148,7 +156,10 @@ class Hub:
     ) -> None:
         self.visibility = visibility
         self._screen_pop = screen_pop
-        self._ring: deque[tuple[Event, str]] = deque(maxlen=keep)  # with its text
+        # What replay needs of each kept event, as a tuple of strings and numbers that
+        # the garbage collector stops tracking (ten thousand events would be walked
+        # at every full collection): seq, agent, the queue of a call's event, text.
+        self._ring: deque[_Kept] = deque(maxlen=keep)
         self._base = start_seq  # every seq up to here is before this server's memory
         self.published_seq = start_seq
         self._subscribers: set[Subscription] = set()
@@ -178,7 +189,8 @@ class Hub:
                 if pop is not None:
                     message["data"]["screen_pop"] = pop
             text = serialize(message)  # once, however many desktops get it
-            self._ring.append((event, text))
+            call_queue = event.queue_id if isinstance(event, CallStateChanged) else None
+            self._ring.append((event.seq, event.agent_id, call_queue, text))
             self.published_seq = event.seq
             seq = event.seq
             agent_id = event.agent_id
@@ -200,13 +212,13 @@ class Hub:
         """
         if after > known_seq:
             return None
-        oldest = self._ring[0][0].seq if self._ring else self.published_seq + 1
+        oldest = self._ring[0][0] if self._ring else self.published_seq + 1
         if after < self._base or after + 1 < oldest:
             return None
         sub = Subscription(audience, after, self._subscriber_queue)
-        may_see = self.visibility.may_see
-        for event, text in self._ring:
-            if event.seq > after and may_see(audience, event):
+        may_see = self.visibility.may_see_about
+        for seq, agent_id, call_queue, text in self._ring:
+            if seq > after and may_see(audience, agent_id, call_queue):
                 sub.offer(text)
         self._subscribers.add(sub)
         if audience.agent_id is not None and not audience.everything:

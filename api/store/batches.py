@@ -8,11 +8,11 @@ values keyed by (call_id, leg). Replaying a spool whose start is in the
 database already therefore ends in the same rows, because the spool is always
 a suffix of the stream and is replayed from its start in order.
 
-On PostgreSQL the same statements go straight to asyncpg (``write_records_pg``):
-the journal writes every event of the centre, and SQLAlchemy's per-row
-parameter handling cost more CPU than the rest of the server's work on an
-event. The SQL is fixed text over the schema's own column names, and asyncpg
-prepares each statement once per connection.
+On PostgreSQL the same statements run inside one function, ``acd_write_batch``
+(migration 0002), called straight through asyncpg (``write_records_pg``): a
+batch is then one round trip and one statement, atomic without BEGIN and
+COMMIT. The journal writes every event of the centre, and the round trips of
+the portable writer cost more CPU than the rest of the server's work on them.
 """
 
 from __future__ import annotations
@@ -120,9 +120,76 @@ def _wrap_params(wrap: WrapUpRecorded) -> dict[str, Any]:
     }
 
 
-# == PostgreSQL, through asyncpg itself ================================================
+# == PostgreSQL: the whole batch in one call =============================================
 
-_EVENT_COLUMNS = ("seq", "at", "type", "entity", "entity_id", "from_state", "to_state", "data")
+# The columns a leg's changes may set: acd_write_batch (migration 0002) knows these.
+CHANGE_COLUMNS = frozenset(
+    {
+        "customer_id",
+        "queue_id",
+        "enqueued_at",
+        "answered_at",
+        "agent_id",
+        "ended_at",
+        "outcome",
+        "ended_reason",
+    }
+)
+_WRITE_BATCH = "SELECT acd_write_batch($1::json, $2::json, $3::json, $4::json)"
+
+
+async def write_records_pg(conn: Any, records: Sequence[Record]) -> None:
+    """Apply ``records`` on an asyncpg connection in one statement (the same rows as above)."""
+    event_rows: list[list[Any]] = []
+    legs: list[list[Any]] = []
+    updates: dict[tuple[str, int], dict[str, Value]] = {}
+    wraps: dict[tuple[str, str, int | None], dict[str, Any]] = {}  # later ones win
+    for record in records:
+        row = record.event
+        if row is not None:
+            event_rows.append(
+                [
+                    row["seq"],
+                    row["at"],
+                    row["type"],
+                    row["entity"],
+                    row["entity_id"],
+                    row["from_state"],
+                    row["to_state"],
+                    row["data"],
+                ]
+            )
+        for change in record.changes:
+            if isinstance(change, LegStarted):
+                leg = _leg_row(change)
+                legs.append([leg[c] for c in _LEG_COLUMNS])
+            elif isinstance(change, LegChanged):
+                unknown = change.values.keys() - CHANGE_COLUMNS
+                if unknown:  # the names come from the contact fold, never from outside
+                    raise ValueError(f"acd_write_batch sets no columns {sorted(unknown)}")
+                updates.setdefault((change.call_id, change.leg), {}).update(change.values)
+            else:
+                key = (change.call_id, change.agent_id, change.leg)
+                wraps.pop(key, None)  # keep the order of the last one
+                wraps[key] = {
+                    "c": change.call_id,
+                    "a": change.agent_id,
+                    "l": change.leg,
+                    "d": change.disposition,
+                    "r": change.resolved,
+                    "t": change.at,
+                }
+    changes = [{"c": c, "l": leg, "v": v} for (c, leg), v in updates.items()]
+    dumps = json.dumps
+    await conn.execute(
+        _WRITE_BATCH,
+        dumps(event_rows),
+        dumps(legs),
+        dumps(changes),
+        dumps(list(wraps.values())),
+    )
+
+
 _LEG_COLUMNS = (
     "call_id",
     "leg",
@@ -136,84 +203,3 @@ _LEG_COLUMNS = (
     "answered_at",
     "agent_id",
 )
-_CONTACT_COLUMNS = frozenset(contacts.c.keys())
-
-
-def _insert_sql(table: str, columns: Sequence[str], conflict: str) -> str:
-    values = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) "
-        f"ON CONFLICT ({conflict}) DO NOTHING"
-    )
-
-
-_INSERT_EVENTS = _insert_sql("events", _EVENT_COLUMNS, "seq")
-_INSERT_LEGS = _insert_sql("contacts", _LEG_COLUMNS, "call_id, leg")
-_WRAP_SET = "disposition = $3, resolved = $4, wrap_up_ended_at = $5"
-_WRAP_KNOWN_LEG = (
-    f"UPDATE contacts SET {_WRAP_SET} WHERE call_id = $1 AND agent_id = $2 AND leg = $6"
-)
-_WRAP_LATEST_LEG = (
-    f"UPDATE contacts SET {_WRAP_SET} WHERE call_id = $1 AND agent_id = $2 AND leg = "
-    "(SELECT max(o.leg) FROM contacts o WHERE o.call_id = $1 AND o.agent_id = $2)"
-)
-
-
-async def write_records_pg(conn: Any, records: Sequence[Record]) -> None:
-    """Apply ``records`` in one transaction on an asyncpg connection (the same rows as above)."""
-    dumps = json.dumps
-    event_rows = []
-    starts: list[tuple[Any, ...]] = []
-    updates: dict[tuple[str, int], dict[str, Value]] = {}
-    wraps: list[WrapUpRecorded] = []
-    for record in records:
-        row = record.event
-        if row is not None:
-            event_rows.append(
-                (
-                    row["seq"],
-                    row["at"],
-                    row["type"],
-                    row["entity"],
-                    row["entity_id"],
-                    row["from_state"],
-                    row["to_state"],
-                    dumps(row["data"]),
-                )
-            )
-        for change in record.changes:
-            if isinstance(change, LegStarted):
-                leg = _leg_row(change)
-                leg["data"] = dumps(leg["data"])
-                starts.append(tuple(leg[c] for c in _LEG_COLUMNS))
-            elif isinstance(change, LegChanged):
-                updates.setdefault((change.call_id, change.leg), {}).update(change.values)
-            else:
-                wraps.append(change)
-    async with conn.transaction():
-        if event_rows:
-            await conn.executemany(_INSERT_EVENTS, event_rows)
-        if starts:
-            await conn.executemany(_INSERT_LEGS, starts)
-        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-        for (call_id, leg_no), values in updates.items():
-            columns = tuple(sorted(values))
-            groups.setdefault(columns, []).append((call_id, leg_no, *(values[c] for c in columns)))
-        for columns, rows in groups.items():
-            unknown = set(columns) - _CONTACT_COLUMNS
-            if unknown:  # the names come from the contact fold, never from outside
-                raise ValueError(f"no contacts columns {sorted(unknown)}")
-            sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=3))
-            await conn.executemany(
-                f"UPDATE contacts SET {sets} WHERE call_id = $1 AND leg = $2", rows
-            )
-        known = [(*_wrap_tuple(w), w.leg) for w in wraps if w.leg is not None]
-        latest = [_wrap_tuple(w) for w in wraps if w.leg is None]
-        if known:
-            await conn.executemany(_WRAP_KNOWN_LEG, known)
-        if latest:
-            await conn.executemany(_WRAP_LATEST_LEG, latest)
-
-
-def _wrap_tuple(wrap: WrapUpRecorded) -> tuple[Any, ...]:
-    return (wrap.call_id, wrap.agent_id, wrap.disposition, wrap.resolved, wrap.at)

@@ -51,6 +51,11 @@ class Heap:
         self.freezes = 0
         self.refreshes = 0
 
+    def install(self) -> None:
+        """Freeze what exists now (the configuration, loaded at start: it lives as long)."""
+        gc.collect()
+        gc.freeze()
+
     def tend(self) -> Tended:
         """Freeze or refresh if it is time; meant to be called every few seconds."""
         oldest = len(gc.get_objects(generation=2))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -111,13 +112,39 @@ class Metrics:
         self.offer_latency = Histogram(
             "acd_offer_publish_seconds",
             "Time from a call's arrival at the server to its offer being durable and sent",
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            buckets=(
+                0.001,
+                0.0025,
+                0.005,
+                0.01,
+                0.015,
+                0.02,
+                0.025,
+                0.03,
+                0.04,
+                0.05,
+                0.075,
+                0.1,
+                0.25,
+                0.5,
+                1.0,
+            ),
             registry=r,
         )
+        # label values -> child, looked up here first: prometheus_client's labels()
+        # validates and locks on every call, and every event makes a few of them
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
         self._calls: dict[CallId, _CallTimes] = {}
         self._rings: dict[ReservationId, tuple[float, QueueId]] = {}
         self._wrap: dict[AgentId, tuple[float, QueueId]] = {}
         self._leg_ended_in: dict[CallId, QueueId] = {}  # within one step: for the agent's wrap-up
+
+    def _child(self, metric: Counter | Histogram, *values: str) -> Any:
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     # -- fed by the runtime --------------------------------------------------------------
 
@@ -125,20 +152,21 @@ class Metrics:
         self._leg_ended_in.clear()
         for event in step.events:
             if isinstance(event, CallStateChanged):
-                self.transitions.labels(
-                    "call", _state(event.from_state), event.to_state.value
+                self._child(
+                    self.transitions, "call", _state(event.from_state), event.to_state.value
                 ).inc()
                 self._call_changed(event)
             elif isinstance(event, AgentStateChanged):
-                self.transitions.labels(
+                self._child(
+                    self.transitions,
                     "agent",
                     _agent_label(event.from_status, event.from_state),
                     _agent_label(event.to_status, event.to_state),
                 ).inc()
                 self._agent_changed(event)
             else:
-                self.transitions.labels(
-                    "reservation", _state(event.from_state), event.to_state.value
+                self._child(
+                    self.transitions, "reservation", _state(event.from_state), event.to_state.value
                 ).inc()
                 self._reservation_changed(event)
 
@@ -160,16 +188,18 @@ class Metrics:
             times.queued_at = at
         if new is CallState.CONNECTED and old is CallState.OFFERED:
             if times.queued_at is not None:
-                self.queue_wait.labels(times.queue_id, "answered").observe(at - times.queued_at)
+                self._child(self.queue_wait, times.queue_id, "answered").observe(
+                    at - times.queued_at
+                )
             times.queued_at = None
             times.answered = True
         if leg_over:
             self._leg_ended_in[event.call_id] = times.queue_id
             if times.answered:
-                self.talk.labels(times.queue_id).observe(times.talk)
-                self.hold.labels(times.queue_id).observe(times.hold)
+                self._child(self.talk, times.queue_id).observe(times.talk)
+                self._child(self.hold, times.queue_id).observe(times.hold)
             elif times.queued_at is not None and event.outcome is not None:
-                self.queue_wait.labels(times.queue_id, event.outcome.value).observe(
+                self._child(self.queue_wait, times.queue_id, event.outcome.value).observe(
                     at - times.queued_at
                 )
             times.talk = times.hold = 0.0
@@ -177,7 +207,7 @@ class Metrics:
             times.queued_at = at if new is CallState.QUEUED else None
         if new is CallState.ENDED:
             outcome = event.outcome.value if event.outcome is not None else "unknown"
-            self.calls_ended.labels(event.queue_id, outcome).inc()
+            self._child(self.calls_ended, event.queue_id, outcome).inc()
             del self._calls[event.call_id]
             return
         times.queue_id = event.queue_id
@@ -192,9 +222,9 @@ class Metrics:
             return
         started = self._rings.pop(event.reservation_id, None)
         outcome = event.to_state.value
-        self.reservations.labels(outcome).inc()
+        self._child(self.reservations, outcome).inc()
         if started is not None:
-            self.ring.labels(started[1], outcome).observe(event.at - started[0])
+            self._child(self.ring, started[1], outcome).observe(event.at - started[0])
 
     def _agent_changed(self, event: AgentStateChanged) -> None:
         if event.to_state is AgentState.WRAP_UP and event.from_state is not AgentState.WRAP_UP:
@@ -202,7 +232,7 @@ class Metrics:
         elif event.from_state is AgentState.WRAP_UP and event.to_state is not AgentState.WRAP_UP:
             started = self._wrap.pop(event.agent_id, None)
             if started is not None:
-                self.wrap_up.labels(started[1]).observe(event.at - started[0])
+                self._child(self.wrap_up, started[1]).observe(event.at - started[0])
 
     def _queue_of_ended(self, event: AgentStateChanged) -> QueueId:
         """The queue of the leg the agent just finished (the call may have moved on or ended)."""

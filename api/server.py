@@ -11,7 +11,6 @@ waits until its events are durable.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -154,15 +153,16 @@ class Server:
                 self.runtime.clock.now,
             )
         )
-        gc.freeze()  # the configuration is long-lived: keep the collector off it (api.heap)
+        heap = Heap(refresh_seconds=self.settings.heap_refresh_seconds)
+        heap.install()  # the configuration is long-lived: keep the collector off it
         group = asyncio.TaskGroup()
         await stack.enter_async_context(group)
         runtime = group.create_task(self.runtime.run(), name="routing runtime")
         writer = group.create_task(self.journal.run(), name="event journal")
-        heap = group.create_task(self._tend_heap(), name="garbage collector policy")
+        tending = group.create_task(self._tend_heap(heap), name="garbage collector policy")
 
         async def stop() -> None:
-            heap.cancel()
+            tending.cancel()
             runtime.cancel()
             await self.journal.close()
             writer.cancel()
@@ -170,8 +170,7 @@ class Server:
         stack.push_async_callback(stop)
         self.started = True
 
-    async def _tend_heap(self) -> None:
-        heap = Heap(refresh_seconds=self.settings.heap_refresh_seconds)
+    async def _tend_heap(self, heap: Heap) -> None:
         while True:
             await asyncio.sleep(5.0)
             tended = heap.tend()

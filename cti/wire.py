@@ -29,10 +29,26 @@ ENTITIES: dict[type, str] = {
 }
 
 
+_second: list[Any] = [None, ""]  # the last whole second formatted, and its text
+
+
 def iso(at: float) -> str:
-    """Epoch seconds as ISO 8601 UTC with milliseconds: ``2026-12-01T21:30:00.123Z``."""
-    text = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
+    """Epoch seconds as ISO 8601 UTC with milliseconds: ``2026-12-01T21:30:00.123Z``.
+
+    Every event is formatted once or twice, mostly within the same second as the
+    last one: the date and time are formatted once per second, only the
+    milliseconds each time (rounded to the microsecond then truncated, exactly
+    as ``datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")``).
+    """
+    whole = int(at // 1)
+    micros = round((at - whole) * 1e6)  # as datetime does: to the microsecond, half even
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    millis = micros // 1000
+    if _second[0] != whole:
+        _second[0] = whole
+        _second[1] = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_second[1]}.{millis:03d}Z"
 
 
 def _plain(value: Any) -> Any:

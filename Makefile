@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint simulate clean postgres
+.PHONY: run test bench lint simulate clean postgres prompts
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ test: $(STAMP) postgres
 bench: $(STAMP)
 	$(BIN)/python bench/route.py
 	$(BIN)/python bench/server.py
+
+# The IVR's prompts are kept in the repository; this regenerates them from
+# ivr/prompts/prompts.yaml (needs espeak-ng and sox: apt-get install espeak-ng sox).
+prompts: $(STAMP)
+	$(BIN)/python scripts/make_prompts.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

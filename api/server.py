@@ -11,6 +11,7 @@ waits until its events are durable.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -28,7 +29,7 @@ from acd.ids import AgentId, CallId, CustomerId, QueueId
 from acd.kpis import KpiFold
 from acd.states import CallState
 from api.auth import Tokens
-from api.heap import Heap
+from api.heap import Heap, Tended
 from api.metrics import Metrics, live_gauges
 from api.schemas import AgentBody, CustomerBody, QueueBody, dump
 from api.settings import Settings
@@ -172,15 +173,9 @@ class Server:
 
     async def _tend_heap(self, heap: Heap) -> None:
         while True:
-            await asyncio.sleep(5.0)
-            tended = heap.tend()
-            if tended.action != "none":
-                log.info(
-                    "heap %s: %d objects in the oldest generation, %d frozen",
-                    tended.action,
-                    tended.objects,
-                    tended.frozen,
-                )
+            await asyncio.sleep(1.0)
+            if heap.tend() is Tended.REFRESHED:
+                log.info("heap refreshed: %d objects frozen", gc.get_freeze_count())
 
     async def _restore(self) -> None:
         config = self._file_config()

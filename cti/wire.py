@@ -95,8 +95,15 @@ def stored_message(seq: int, type_: str, at: float, data: dict[str, Any]) -> dic
     return {"seq": seq, "type": type_, "at": iso(at), "data": data}
 
 
+_VIEW_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def view_data(view: Any) -> dict[str, Any] | None:
     """A read-only view of the engine (``acd.views``) as JSON-ready data."""
     if view is None:
         return None
-    return {f.name: _plain(getattr(view, f.name)) for f in dataclasses.fields(view)}
+    kind = type(view)
+    names = _VIEW_FIELDS.get(kind)
+    if names is None:
+        names = _VIEW_FIELDS[kind] = tuple(f.name for f in dataclasses.fields(view))
+    return {name: _plain(getattr(view, name)) for name in names}

@@ -1,4 +1,4 @@
-"""The collector policy: long-lived objects frozen as the heap grows, all refreshed now and then."""
+"""The collector policy: survivors of full collections frozen, everything refreshed now and then."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.heap import Heap
+from api.heap import Heap, Tended
 
 
 @pytest.fixture
@@ -18,32 +18,27 @@ def clean_heap() -> Iterator[None]:
     gc.unfreeze()
 
 
-def test_objects_that_outlive_collections_are_frozen_once_the_oldest_generation_grows(
-    clean_heap: None,
-) -> None:
-    now = [0.0]
-    heap = Heap(min_objects=1_000, refresh_seconds=600, clock=lambda: now[0])
-    gc.collect()
-    gc.freeze()
-    before = gc.get_freeze_count()
-    assert heap.tend().action == "none"  # nothing grew
-    kept = [[i] for i in range(2 * before + 2_000)]  # lists: always tracked
-    gc.collect()  # they survive into the oldest generation
-    tended = heap.tend()
-    assert tended.action == "freeze"
-    assert tended.frozen >= before + len(kept)
-    assert len(gc.get_objects(generation=2)) < 1_000
+def test_the_survivors_of_a_full_collection_are_frozen(clean_heap: None) -> None:
+    heap = Heap(refresh_seconds=600, clock=lambda: 0.0)
+    heap.install()
+    assert heap.tend() is Tended.NOTHING  # no full collection since
+    kept = [[i] for i in range(1_000)]  # lists: always tracked
+    frozen = gc.get_freeze_count()
+    gc.collect()  # a full collection: they survive it
+    assert heap.tend() is Tended.FROZE
+    assert gc.get_freeze_count() >= frozen + len(kept)
+    assert heap.tend() is Tended.NOTHING
 
 
 def test_a_refresh_collects_garbage_cycles_among_frozen_objects(clean_heap: None) -> None:
     now = [0.0]
-    heap = Heap(min_objects=10**9, refresh_seconds=600, clock=lambda: now[0])
+    heap = Heap(refresh_seconds=600, clock=lambda: now[0])
 
     class Node:
-        pass
+        me: object = None
 
     cycle = Node()
-    cycle.me = cycle  # type: ignore[attr-defined]
+    cycle.me = cycle
     gc.collect()
     gc.freeze()
     frozen = gc.get_freeze_count()
@@ -51,10 +46,5 @@ def test_a_refresh_collects_garbage_cycles_among_frozen_objects(clean_heap: None
     gc.collect()
     assert gc.get_freeze_count() == frozen
     now[0] = 601.0
-    assert heap.tend().action == "refresh"
+    assert heap.tend() is Tended.REFRESHED
     assert gc.get_freeze_count() < frozen
-
-
-def test_install_freezes_what_exists(clean_heap: None) -> None:
-    Heap().install()
-    assert gc.get_freeze_count() > 0

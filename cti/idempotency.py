@@ -6,6 +6,9 @@ submission runs; every repeat (even while the first is still in flight)
 waits for and returns the very same reply, errors included. Ids are kept per
 caller, the most recent ``size`` of them.
 
+A command runs to its end even when its submitter goes away (a dropped
+connection), and its reply is kept for the retry.
+
 A finished reply is kept as its JSON text, not as the dicts it was made of:
 tens of thousands of kept replies would otherwise be hundreds of thousands
 of objects for the garbage collector to walk at every full collection (a
@@ -52,26 +55,23 @@ class Replies:
                 raise copy.copy(done) if isinstance(done, self._refusals) else done
             return json.loads(done)
         running = self._running.get(key)
-        if running is not None:
-            return await asyncio.shield(running)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._running[key] = future
-        try:
-            reply = await run()
-        except BaseException as error:
-            del self._running[key]
-            if isinstance(error, asyncio.CancelledError):
-                # the caller went away: forget the id, so a retry runs the command
-                future.cancel()
-                raise
-            future.set_exception(error)
-            future.exception()  # retrieved: a repeat re-raises it, nobody else has to
-            self._keep(key, copy.copy(error) if isinstance(error, self._refusals) else error)
-            raise
+        if running is None:
+            # The command runs in a task of its own, so that it finishes, and its reply is
+            # kept, even if the submitter goes away meanwhile (a dropped connection): the
+            # retry then gets that reply instead of applying the command a second time.
+            running = self._running[key] = asyncio.ensure_future(run())
+            running.add_done_callback(lambda task: self._settle(key, task))
+        return await asyncio.shield(running)
+
+    def _settle(self, key: Key, task: asyncio.Future[Any]) -> None:
         del self._running[key]
-        future.set_result(reply)
-        self._keep(key, json.dumps(reply, separators=(",", ":")))
-        return reply
+        if task.cancelled():  # the server is stopping: nothing to remember
+            return
+        error = task.exception()
+        if error is not None:
+            self._keep(key, copy.copy(error) if isinstance(error, self._refusals) else error)
+        else:
+            self._keep(key, json.dumps(task.result(), separators=(",", ":")))
 
     def _keep(self, key: Key, outcome: str | BaseException) -> None:
         self._done[key] = outcome

@@ -42,24 +42,23 @@ async def test_a_repeated_refusal_is_the_same_refusal_and_keeps_no_frames() -> N
     assert isinstance(kept, CommandRejected) and kept.__traceback__ is None
 
 
-async def test_a_cancelled_first_submission_lets_a_retry_run() -> None:
+async def test_a_command_whose_submitter_went_away_finishes_and_its_retry_gets_the_reply() -> None:
     replies, runs = Replies(), []
+    release = asyncio.Event()
 
-    async def slow() -> str:
+    async def accept() -> dict[str, int]:
         runs.append(1)
-        await asyncio.sleep(10)
-        return "never"
+        await release.wait()
+        return {"seq": 7}
 
-    first = asyncio.create_task(replies.once("ann", "c-3", slow))
+    first = asyncio.create_task(replies.once("ann", "c-3", accept))
     await asyncio.sleep(0)
-    first.cancel()
+    first.cancel()  # the desktop's connection dropped
     with pytest.raises(asyncio.CancelledError):
         await first
-
-    async def quick() -> str:
-        return "done"
-
-    assert await replies.once("ann", "c-3", quick) == "done"
+    release.set()
+    assert await replies.once("ann", "c-3", accept) == {"seq": 7}
+    assert runs == [1]
 
 
 async def test_only_the_most_recent_ids_are_kept() -> None:

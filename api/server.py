@@ -142,6 +142,11 @@ class Server:
             subscriber_queue=self.settings.ws_queue,
         )
         self.hub.on_published.append(self.pops.forget_ended)
+        if last_seq:  # desktops resuming across the restart get a replay, not a resync
+            try:
+                self.hub.preload(await self.journal.recent_events(self.settings.replay_events))
+            except Exception as error:  # the database is down: the spool carried the start
+                log.warning("no replay of events from before the start: %s", error)
         for sink in (_JournalSink(self.journal), self.metrics, self.today):
             self.runtime.add_sink(sink)
         await self._restore()

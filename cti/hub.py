@@ -28,7 +28,7 @@ from acd.events import CallStateChanged, Event, ReservationStateChanged
 from acd.ids import AgentId, QueueId
 from acd.states import ReservationState
 from cti.context import CallOpened
-from cti.wire import event_message
+from cti.wire import event_message, stored_message
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -203,6 +203,23 @@ class Hub:
                     sub.offer(text)
         for callback in self.on_published:
             callback(events)
+
+    def preload(self, stored: Sequence[tuple[int, str, float, dict[str, Any]]]) -> None:
+        """Keep events read back from the log (seq, type, at, data), so that desktops can
+        resume across a restart. Before anything is published; they must end at
+        ``start_seq``. An offer read back has no screen pop: it was added when it was
+        sent, and the call has ended since (a restart closes the calls left live).
+        """
+        if self._ring or not stored:
+            return
+        if stored[-1][0] != self.published_seq:
+            raise ValueError(f"the events kept end at {stored[-1][0]}, not {self.published_seq}")
+        for seq, type_, at, data in stored:
+            agent_id = data.get("agent_id")
+            call_queue = data.get("queue_id") if type_ == "call.state_changed" else None
+            text = serialize(stored_message(seq, type_, at, data))
+            self._ring.append((seq, agent_id, call_queue, text))
+        self._base = stored[0][0] - 1
 
     def attach(self, audience: Audience, after: int, known_seq: int) -> Subscription | None:
         """Subscribe from ``after`` with the kept messages replayed; None if the gap is lost.

@@ -37,6 +37,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
@@ -343,6 +344,17 @@ class EventJournal:
         self.durable_seq = max(self.durable_seq, last)
         self._last_appended = max(self._last_appended, last)
         return last
+
+    async def recent_events(self, limit: int) -> list[tuple[int, str, float, dict[str, Any]]]:
+        """The last ``limit`` events of the log, oldest first: (seq, type, at, data)."""
+        query = (
+            select(events.c.seq, events.c.type, events.c.at, events.c.data)
+            .order_by(events.c.seq.desc())
+            .limit(limit)
+        )
+        async with self._database.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(r.seq, r.type, r.at, dict(r.data)) for r in reversed(rows)]
 
     async def live_legs(self) -> list[LiveLeg]:
         """Legs not ended, with the state their call's latest event left it in."""

@@ -85,3 +85,22 @@ async def test_a_bad_token_is_refused_at_the_handshake(database_url: str, tmp_pa
             assert "403" in str(refused) or "4401" in str(refused)
         else:
             raise AssertionError("a bad token got a socket")
+
+
+async def test_a_desktop_resumes_across_a_restart_of_the_server(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with running(database_url, tmp_path, CENTRE) as centre:
+        ann = await Desk.open(centre.ws_url(), token("agent", "ann"))
+        seen = (await ann.command("login"))["result"]["seq"]
+        await ann.wait_for(lambda m: m["seq"] == seen)
+        ready = (await ann.command("ready"))["result"]["seq"]
+        await ann.wait_for(lambda m: m["seq"] == ready)
+        first_sent = [m for m in ann.events() if m["seq"] > seen]
+        await ann.close()
+    async with running(database_url, tmp_path, CENTRE) as centre:
+        back = await Desk.open(centre.ws_url(resume_from=seen), token("agent", "ann"))
+        await back.wait_for(lambda m: m["seq"] == ready)
+        assert not any(m["type"] == "snapshot" for m in back.messages), "a replay, no resync"
+        assert [m for m in back.events() if m["seq"] <= ready] == first_sent
+        await back.close()

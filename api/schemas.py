@@ -225,6 +225,18 @@ class CallCreate(Body):
     data: Annotated[dict[Name, Short], Field(max_length=50)] = {}
 
 
+class SipCredentials(Body):
+    """An agent's phone credentials for the registrar (digest authentication)."""
+
+    username: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._~!$&'()*+,;=-]+$"),
+    ] = Field(examples=["alice"])
+    password: Annotated[str, StringConstraints(min_length=8, max_length=128)] = Field(
+        examples=["correct horse battery"]
+    )
+
+
 class NotReadyBody(Body):
     reason: Name = "unavailable"
 

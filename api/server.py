@@ -45,6 +45,8 @@ from cti.runtime import Applied, Guard, Runtime
 from cti.screenpop import ScreenPops
 from cti.softphone import BadCommand
 from cti.wire import iso
+from ivr.sip.accounts import SipAccount, SipAccounts, ha1_by_name
+from ivr.sip.digest import hashed_secrets
 
 log = logging.getLogger("acd.server")
 
@@ -99,6 +101,7 @@ class Server:
         self.pops = ScreenPops()
         self.known_numbers = KnownNumbers()  # loaded at start
         self.numbers_changing = asyncio.Lock()  # one change of the directory's numbers at a time
+        self.sip_accounts = SipAccounts()  # loaded at start
         self.replies = Replies(
             settings.idempotency_entries, refusals=(CommandRejected, Unavailable, BadCommand)
         )
@@ -215,6 +218,11 @@ class Server:
                 if await directory.get_case(self.database, case["id"]) is None:
                     await directory.create_case(self.database, body.id, case)
         self.known_numbers.replace(await directory.all_numbers(self.database))
+        for agent_id, username, ha1 in await self.database.sip_accounts():
+            account = SipAccount(
+                agent_id=AgentId(agent_id), username=username, ha1=ha1_by_name(ha1)
+            )
+            self.sip_accounts.put(account)
         for customer_id, agent_id in (await self.journal.last_agents()).items():
             self.engine.remember_last_agent(CustomerId(customer_id), AgentId(agent_id))
         for leg in await self.journal.live_legs():
@@ -300,6 +308,30 @@ class Server:
         await self._stored(
             f"agent {body.id}", lambda: self.database.save_agent(body.id, dump(body), body.name)
         )
+
+    async def set_sip_account(self, agent_id: AgentId, username: str, password: str) -> SipAccount:
+        """Give an agent SIP credentials (hashed here; the password goes no further)."""
+        hashes = hashed_secrets(username, self.settings.sip_realm, password)
+        account = SipAccount(agent_id=agent_id, username=username, ha1=hashes)
+        holder = self.sip_accounts.by_username(username)
+        if holder is not None and holder.agent_id != agent_id:
+            raise CommandRejected("sip_username_taken", f"{username!r} is another agent's")
+        stored = {a.value: h for a, h in hashes.items()}
+        await self._stored(
+            f"agent {agent_id}'s SIP account",
+            lambda: self.database.save_agent_sip(agent_id, username, stored),
+        )
+        self.sip_accounts.put(account)
+        return account
+
+    async def remove_sip_account(self, agent_id: AgentId) -> bool:
+        if self.sip_accounts.of_agent(agent_id) is None:
+            return False
+        await self._stored(
+            f"agent {agent_id}'s SIP account", lambda: self.database.delete_agent_sip(agent_id)
+        )
+        self.sip_accounts.remove(agent_id)
+        return True
 
     async def save_setting(self, key: str, value: Any) -> None:
         await self._stored(f"setting {key}", lambda: self.database.save_setting(key, value))

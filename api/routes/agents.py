@@ -13,9 +13,10 @@ from api import softphone
 from api.auth import Principal
 from api.deps import AdminDep, PrincipalDep, ServerDep
 from api.errors import ERROR_RESPONSES
-from api.schemas import AgentBody, AgentPatch, NotReadyBody, dump
+from api.schemas import AgentBody, AgentPatch, NotReadyBody, SipCredentials, dump
 from api.server import Server
 from cti.wire import view_data
+from ivr.sip.accounts import SipAccount
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=ERROR_RESPONSES)
 IdempotencyKey = Annotated[str | None, Header(max_length=200, description="repeat-safe id")]
@@ -80,6 +81,43 @@ async def patch_agent(
         raise CommandRejected("unknown_agent", f"no agent {agent_id}")
     changed = body.model_copy(update=patch.model_dump(exclude_none=True))
     return await _configure(server, AgentBody.model_validate(dump(changed)))
+
+
+@router.put("/{agent_id}/sip", summary="Set the agent's SIP phone credentials")
+async def put_sip(
+    agent_id: str, body: SipCredentials, server: ServerDep, _: AdminDep
+) -> dict[str, Any]:
+    """Kept as digest hashes (SHA-256 and MD5) under the server's realm, never as the password."""
+    if AgentId(agent_id) not in server.agents:
+        raise CommandRejected("unknown_agent", f"no agent {agent_id}")
+    account = await server.set_sip_account(AgentId(agent_id), body.username, body.password)
+    return _sip_public(server, account)
+
+
+@router.get("/{agent_id}/sip", summary="The agent's SIP username and where their phone is")
+async def get_sip(agent_id: str, server: ServerDep, principal: PrincipalDep) -> dict[str, Any]:
+    body = server.agents.get(AgentId(agent_id))
+    if body is None or not _may_see(principal, body):
+        raise CommandRejected("unknown_agent", f"no agent {agent_id}")
+    account = server.sip_accounts.of_agent(AgentId(agent_id))
+    if account is None:
+        raise CommandRejected("no_sip_account", f"agent {agent_id} has no SIP credentials")
+    return _sip_public(server, account)
+
+
+@router.delete("/{agent_id}/sip", status_code=204, summary="Remove the agent's SIP credentials")
+async def delete_sip(agent_id: str, server: ServerDep, _: AdminDep) -> None:
+    if not await server.remove_sip_account(AgentId(agent_id)):
+        raise CommandRejected("no_sip_account", f"agent {agent_id} has no SIP credentials")
+
+
+def _sip_public(server: Server, account: SipAccount) -> dict[str, Any]:
+    return {
+        "agent_id": account.agent_id,
+        "username": account.username,
+        "realm": server.settings.sip_realm,
+        "algorithms": sorted(a.value for a in account.ha1),
+    }
 
 
 async def _own(

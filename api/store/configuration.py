@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from api.store.schema import agents, queues, settings
 
@@ -87,25 +88,55 @@ async def delete_agent(database: Database, agent_id: str) -> bool:
         return result.rowcount > 0
 
 
-async def save_agent_sip(database: Database, agent_id: str, username: str, password: str) -> bool:
-    """Set the agent's softphone credentials; False if the agent is unknown."""
+class UsernameTaken(ValueError):
+    """Another agent has this SIP username."""
+
+
+async def save_agent_sip(
+    database: Database, agent_id: str, username: str, ha1: Mapping[str, str]
+) -> bool:
+    """Set the agent's SIP username and digest hashes; False if the agent is unknown."""
     stmt = (
         update(agents)
         .where(agents.c.id == agent_id)
-        .values(sip_username=username, sip_password=password)
+        .values(sip_username=username, sip_ha1=dict(ha1))
+    )
+    try:
+        async with database.engine.begin() as conn:
+            return (await conn.execute(stmt)).rowcount > 0
+    except IntegrityError as exc:
+        raise UsernameTaken(f"SIP username {username!r} belongs to another agent") from exc
+
+
+async def delete_agent_sip(database: Database, agent_id: str) -> bool:
+    """Forget the agent's SIP credentials; False if they had none."""
+    stmt = (
+        update(agents)
+        .where(agents.c.id == agent_id, agents.c.sip_username.is_not(None))
+        .values(sip_username=None, sip_ha1=None)
     )
     async with database.engine.begin() as conn:
         return (await conn.execute(stmt)).rowcount > 0
 
 
-async def agent_sip(database: Database, agent_id: str) -> tuple[str, str] | None:
-    """The agent's (SIP username, password), if they have them."""
-    query = select(agents.c.sip_username, agents.c.sip_password).where(agents.c.id == agent_id)
+async def agent_sip(database: Database, agent_id: str) -> tuple[str, dict[str, str]] | None:
+    """The agent's (SIP username, digest hashes by algorithm), if they have them."""
+    query = select(agents.c.sip_username, agents.c.sip_ha1).where(agents.c.id == agent_id)
     async with database.engine.connect() as conn:
         row = (await conn.execute(query)).first()
-    if row is None or row.sip_username is None or row.sip_password is None:
+    if row is None or row.sip_username is None or row.sip_ha1 is None:
         return None
-    return (row.sip_username, row.sip_password)
+    return (row.sip_username, dict(row.sip_ha1))
+
+
+async def sip_accounts(database: Database) -> list[tuple[str, str, dict[str, str]]]:
+    """Every agent with SIP credentials: (agent id, username, digest hashes)."""
+    query = select(agents.c.id, agents.c.sip_username, agents.c.sip_ha1).where(
+        agents.c.sip_username.is_not(None)
+    )
+    async with database.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [(r.id, r.sip_username, dict(r.sip_ha1 or {})) for r in rows]
 
 
 async def save_setting(database: Database, key: str, value: Any) -> None:

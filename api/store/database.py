@@ -128,11 +128,17 @@ class Database:
     async def delete_agent(self, agent_id: str) -> bool:
         return await configuration.delete_agent(self, agent_id)
 
-    async def save_agent_sip(self, agent_id: str, username: str, password: str) -> bool:
-        return await configuration.save_agent_sip(self, agent_id, username, password)
+    async def save_agent_sip(self, agent_id: str, username: str, ha1: Mapping[str, str]) -> bool:
+        return await configuration.save_agent_sip(self, agent_id, username, ha1)
 
-    async def agent_sip(self, agent_id: str) -> tuple[str, str] | None:
+    async def delete_agent_sip(self, agent_id: str) -> bool:
+        return await configuration.delete_agent_sip(self, agent_id)
+
+    async def agent_sip(self, agent_id: str) -> tuple[str, dict[str, str]] | None:
         return await configuration.agent_sip(self, agent_id)
+
+    async def sip_accounts(self) -> list[tuple[str, str, dict[str, str]]]:
+        return await configuration.sip_accounts(self)
 
     async def save_setting(self, key: str, value: Any) -> None:
         await configuration.save_setting(self, key, value)

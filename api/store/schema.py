@@ -101,8 +101,8 @@ agents = Table(
     Column("id", Text, primary_key=True),
     Column("config", JSON, nullable=False),
     Column("name", Text, nullable=False),
-    Column("sip_username", Text),
-    Column("sip_password", Text),
+    Column("sip_username", Text, unique=True),  # the digest username of their phone
+    Column("sip_ha1", JSON),  # {"SHA-256": H(user:realm:password), "MD5": ...}, never a password
     Column("updated_at", Double, nullable=False),
 )
 

@@ -147,3 +147,34 @@ async def test_the_screen_pop_follows_numbers_added_and_removed_while_running(
         taken = await admin.post("/v1/customers", json={"id": "k2", "numbers": ["+4930222"]})
         assert taken.status_code == 409  # a refused change leaves the number with k1
         assert await customer_of_a_call_from("+4930222") == "k1"
+
+
+async def test_an_agents_sip_credentials_are_kept_as_digest_hashes_only(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with running(database_url, tmp_path, CENTRE) as centre:
+        admin = centre.admin
+        put = await admin.put(
+            "/v1/agents/ann/sip", json={"username": "ann", "password": "pa55word!"}
+        )
+        assert put.status_code == 200
+        assert put.json() == {
+            "agent_id": "ann",
+            "username": "ann",
+            "realm": "acd",
+            "algorithms": ["MD5", "SHA-256"],
+        }
+        stored = await centre.server.database.agent_sip("ann")
+        assert stored is not None and "pa55word!" not in str(stored)
+        assert sorted(stored[1]) == ["MD5", "SHA-256"]
+        taken = await admin.put("/v1/agents/bob/sip", json={"username": "ann", "password": "x" * 8})
+        assert taken.status_code == 409 and taken.json()["error_id"] == "sip_username_taken"
+        short = await admin.put("/v1/agents/bob/sip", json={"username": "bob", "password": "short"})
+        assert short.status_code == 422
+        ann = centre.client(token("agent", "ann"))
+        assert (await ann.get("/v1/agents/ann/sip")).json()["username"] == "ann"
+        refused = await ann.put("/v1/agents/ann/sip", json={"username": "a", "password": "x" * 8})
+        assert refused.status_code == 403  # credentials are an admin's business
+        assert (await admin.delete("/v1/agents/ann/sip")).status_code == 204
+        gone = await admin.get("/v1/agents/ann/sip")
+        assert gone.status_code == 404 and gone.json()["error_id"] == "no_sip_account"

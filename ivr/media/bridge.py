@@ -1,0 +1,115 @@
+"""A bridge: the two legs of a conversation (caller and agent) hear each other.
+
+Theory of operation. A ``Bridge`` takes both legs over (``MediaLeg.begin_relay``
+stops what they were playing) and attaches itself to each as a sink: every
+packet one leg receives is sent out of the other, re-stamped into the other's
+outgoing ``RtpStream`` (``RtpStream.relay``), so each far end keeps hearing
+one stream, with one SSRC and unbroken sequence numbers and timestamps, from
+the prompts before the bridge, through the bridge, to the music on hold after
+it. Audio is not decoded when both legs agreed on the same G.711 law; between
+a µ-law and an A-law leg each payload is converted by the G.711 tables
+(``Codec.transcode``: one ``bytes.translate``, no linear step). RFC 4733
+telephone-events are relayed too, renumbered to the payload type the other
+far end knows them by; to a leg whose far end did not agree to
+telephone-events they are dropped (and counted): tones are not synthesised
+into the audio.
+
+Packets pass one by one, as they arrive: no jitter buffer, no mixing (a
+bridge joins exactly two legs; a conference would need a mixer). Closing the
+bridge (or either leg closing) hands both legs back (``end_relay``), open and
+configured, for music on hold, another prompt or another bridge; ``done``
+then resolves. The packets' CSRC list and header extensions are not carried
+over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+
+from ivr.media.leg import MediaLeg
+from ivr.rtp.packet import RtpPacket
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BridgeStatistics:
+    """What a bridge has passed, each way counted together."""
+
+    relayed: int  # audio packets sent on as they came
+    transcoded: int  # audio packets converted between µ-law and A-law
+    events: int  # telephone-event packets relayed
+    events_dropped: int  # to a far end without telephone-events
+
+
+class Bridge:
+    """Relays RTP between two legs, both ways, until closed."""
+
+    __slots__ = ("_closed", "_counts", "a", "b", "done")
+
+    def __init__(self, a: MediaLeg, b: MediaLeg) -> None:
+        """Bridge ``a`` and ``b`` now: whatever they were playing stops."""
+        if a is b:
+            raise ValueError("a leg cannot be bridged to itself")
+        if a.codec is None or b.codec is None:
+            raise RuntimeError("configure both legs before bridging them")
+        self.a = a
+        self.b = b
+        self._closed = False
+        self._counts = [0, 0, 0, 0]  # relayed, transcoded, events, events dropped
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        a.begin_relay(self)
+        try:
+            b.begin_relay(self)
+        except Exception:
+            a.end_relay(self)
+            raise
+        a.attach(self)
+        b.attach(self)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def other(self, leg: MediaLeg) -> MediaLeg:
+        return self.b if leg is self.a else self.a
+
+    def audio_received(self, leg: MediaLeg, packet: RtpPacket, now: float) -> None:
+        other = self.b if leg is self.a else self.a
+        source_codec = leg.codec
+        target_codec = other.codec
+        if source_codec is target_codec or source_codec is None or target_codec is None:
+            self._counts[0] += 1
+            other.relay(packet, now, payload_type=other.payload_type)
+            return
+        self._counts[1] += 1
+        payload = source_codec.transcode(packet.payload, target_codec)
+        other.relay(replace(packet, payload=payload), now, payload_type=other.payload_type)
+
+    def event_received(self, leg: MediaLeg, packet: RtpPacket, now: float) -> None:
+        other = self.b if leg is self.a else self.a
+        event_payload_type = other.event_payload_type
+        if event_payload_type is None:
+            self._counts[3] += 1
+            return
+        self._counts[2] += 1
+        other.relay(packet, now, payload_type=event_payload_type)
+
+    def leg_closed(self, leg: MediaLeg, now: float) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Hand both legs back (quiet, or silence if continuous); harmless when closed."""
+        if self._closed:
+            return
+        self._closed = True
+        for leg in (self.a, self.b):
+            leg.detach(self)
+            leg.end_relay(self)
+        if not self.done.done():
+            self.done.set_result(None)
+
+    def statistics(self) -> BridgeStatistics:
+        relayed, transcoded, events, dropped = self._counts
+        return BridgeStatistics(
+            relayed=relayed, transcoded=transcoded, events=events, events_dropped=dropped
+        )

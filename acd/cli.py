@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default 8080)")
     serve.add_argument("--database-url", help="default sqlite+aiosqlite:///./acd.db")
+    serve.add_argument(
+        "--sip-port", type=int, help="listen for SIP on UDP and TCP at --host (default: no SIP)"
+    )
     serve.set_defaults(run=_serve)
 
     token = commands.add_parser(
@@ -88,6 +91,7 @@ def _settings(args: argparse.Namespace) -> Any:
             "host": getattr(args, "host", None),
             "port": getattr(args, "port", None),
             "database_url": getattr(args, "database_url", None),
+            "sip_port": getattr(args, "sip_port", None),
         }.items()
         if v is not None
     }

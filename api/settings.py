@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     idempotency_entries: int = 50_000
     journal_commit_interval: float = 0.005  # seconds between the starts of two commits, at least
     heap_refresh_seconds: float = 600.0  # a full garbage collection at most this often (api.heap)
+    sip_port: int | None = None  # SIP on UDP and TCP at `host`; None: no SIP side
     sip_realm: str = "acd"  # digest realm of the registrar: changing it voids every SIP password
     ws_queue: int = 2_000  # messages buffered per desktop before it is cut off as lagging
 

@@ -44,7 +44,7 @@ from ivr.sip.registrar import (
     Transport,
 )
 from ivr.sip.throttle import Admission, FailureThrottle
-from ivr.sip.transport import Peer
+from ivr.sip.transaction_outputs import Peer
 from ivr.sip.uri import SipUri
 
 

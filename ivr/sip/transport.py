@@ -9,10 +9,9 @@ over what. What does not parse is answered here when the RFC lets us (a
 version we do not speak) and dropped otherwise; a TCP stream whose framing
 is lost is closed, since nothing after the break can be trusted.
 
-A request's top Via is stamped on arrival (§18.2.1, RFC 3581): ``received``
-when the packet came from another address than the Via names, ``rport`` when
-the client asked for it, so that the response goes back where the request
-really came from (through NAT), which is what ``response_peer`` works out.
+Where a response goes (the Via's received and rport, RFC 3581) is the
+transaction layer's business (``ivr.sip.transactions``): it stamps the Via of
+each new request with where it really came from.
 
 Sending: over UDP a datagram to the peer's address; over TCP on the
 connection the peer opened, else on one we open (kept for the peer's later
@@ -26,58 +25,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
 
 from ivr.sip.errors import ParseError
-from ivr.sip.message import Message, Request, Response, error_response, parse_message, serialize
+from ivr.sip.message import Message, error_response, parse_message, serialize
 from ivr.sip.stream import StreamFramer
+from ivr.sip.transaction_outputs import Peer
 
 log = logging.getLogger(__name__)
 
-TransportName = Literal["udp", "tcp"]
-
-
-@dataclass(frozen=True, slots=True)
-class Peer:
-    """The far end of a message: its address and the transport it came over."""
-
-    host: str
-    port: int
-    transport: TransportName = "udp"
-
-
 OnMessage = Callable[[Message, Peer], None]
-
-
-def stamp_received(request: Request, peer: Peer) -> None:
-    """Note where the request really came from in its top Via (RFC 3261 §18.2.1, RFC 3581 §4)."""
-    vias = request.headers.get_all("Via")
-    top = request.top_via
-    if top is None or not vias:
-        return
-    stamped = top
-    if top.host != peer.host:
-        stamped = stamped.with_param("received", peer.host)
-    if top.wants_rport:
-        stamped = stamped.with_param("rport", str(peer.port))
-        if stamped.received is None:
-            stamped = stamped.with_param("received", peer.host)
-    if stamped is not top:
-        rest = [str(v) for v in request.vias[1:]]
-        request.headers.replace("Via", [str(stamped), *rest])
-
-
-def response_peer(response: Response, arrived_from: Peer | None = None) -> Peer | None:
-    """Where a response goes (RFC 3261 §18.2.2, RFC 3581 §4): where the request came from."""
-    via = response.top_via
-    if via is None:
-        return arrived_from
-    if arrived_from is not None and arrived_from.transport == "tcp":
-        return arrived_from  # on the connection the request came over
-    host = via.received or via.host
-    port = via.rport or via.port or 5060
-    return Peer(host, port, "udp")
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -240,8 +196,6 @@ class SipTransport:
             self.answered_errors += 1
             self.send(response, peer)  # the headers could not be trusted enough to route by
             return
-        if isinstance(item, Request):
-            stamp_received(item, peer)
         try:
             self._on_message(item, peer)
         except Exception:  # a bug above must not take the listener down

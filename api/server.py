@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +22,14 @@ from typing import Any
 
 import yaml
 
-from acd.commands import AgentConfigured, Command, DisasterModeChanged, QueueConfigured
+from acd.commands import (
+    AgentConfigured,
+    AgentDeviceLost,
+    AgentDeviceRestored,
+    Command,
+    DisasterModeChanged,
+    QueueConfigured,
+)
 from acd.engine import Engine, Step
 from acd.errors import CommandRejected
 from acd.events import CallStateChanged, ReservationStateChanged
@@ -45,8 +53,10 @@ from cti.runtime import Applied, Guard, Runtime
 from cti.screenpop import ScreenPops
 from cti.softphone import BadCommand
 from cti.wire import iso
+from ivr.registrations import PhoneNotice, PhoneRegistered, Registrations
 from ivr.sip.accounts import SipAccount, SipAccounts, ha1_by_name
 from ivr.sip.digest import hashed_secrets
+from ivr.switchboard import Switchboard
 
 log = logging.getLogger("acd.server")
 
@@ -102,6 +112,8 @@ class Server:
         self.known_numbers = KnownNumbers()  # loaded at start
         self.numbers_changing = asyncio.Lock()  # one change of the directory's numbers at a time
         self.sip_accounts = SipAccounts()  # loaded at start
+        self.switchboard: Switchboard | None = None  # with --sip-port
+        self._phone_notices: asyncio.Queue[PhoneNotice] = asyncio.Queue()
         self.replies = Replies(
             settings.idempotency_entries, refusals=(CommandRejected, Unavailable, BadCommand)
         )
@@ -169,8 +181,16 @@ class Server:
         runtime = group.create_task(self.runtime.run(), name="routing runtime")
         writer = group.create_task(self.journal.run(), name="event journal")
         tending = group.create_task(self._tend_heap(heap), name="garbage collector policy")
+        sip_side: list[asyncio.Task[None]] = []
+        if self.settings.sip_port is not None:
+            self.switchboard = self._switchboard()
+            sip_side.append(group.create_task(self.switchboard.run(), name="SIP switchboard"))
+            sip_side.append(group.create_task(self._phones_to_engine(), name="SIP phones"))
+            await self.switchboard.started.wait()
 
         async def stop() -> None:
+            for task in sip_side:
+                task.cancel()
             tending.cancel()
             runtime.cancel()
             await self.journal.close()
@@ -178,6 +198,35 @@ class Server:
 
         stack.push_async_callback(stop)
         self.started = True
+
+    def _switchboard(self) -> Switchboard:
+        # The nonce key is derived from the signing key, so challenges survive a restart.
+        secret = hashlib.sha256(f"sip-nonces:{self.key}".encode()).digest()
+        registrations = Registrations(
+            self.sip_accounts, realm=self.settings.sip_realm, secret=secret
+        )
+        return Switchboard(
+            host=self.settings.host,
+            port=self.settings.sip_port or 0,
+            registrations=registrations,
+            on_phone=self._phone_notices.put_nowait,
+            taking_calls=lambda: self.ready,
+        )
+
+    async def _phones_to_engine(self) -> None:
+        """An agent's phone registered or went away: their device, for the core."""
+        while True:
+            notice = await self._phone_notices.get()
+            command: Command
+            if isinstance(notice, PhoneRegistered):
+                command = AgentDeviceRestored(agent_id=notice.agent_id)
+            else:
+                command = AgentDeviceLost(agent_id=notice.agent_id)
+            try:
+                await self.execute(command)
+            except CommandRejected as refused:  # not in a state it applies to (on a call...)
+                log.debug("%s for %s: %s", type(command).__name__, notice.agent_id, refused)
+            log.info("agent %s's phone: %s", notice.agent_id, type(notice).__name__)
 
     async def _tend_heap(self, heap: Heap) -> None:
         while True:

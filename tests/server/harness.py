@@ -65,7 +65,9 @@ class Running:
         return url
 
 
-def settings_for(database_url: str, tmp_path: Path, config: dict[str, Any] | None) -> Settings:
+def settings_for(
+    database_url: str, tmp_path: Path, config: dict[str, Any] | None, **more: Any
+) -> Settings:
     config_path = None
     if config is not None:
         config_path = tmp_path / "centre.yaml"
@@ -78,14 +80,16 @@ def settings_for(database_url: str, tmp_path: Path, config: dict[str, Any] | Non
         spool_path=tmp_path / "acd.spool",
         jwt_secret=SECRET,
         drain_seconds=2,
+        **more,
     )
 
 
 @asynccontextmanager
 async def running(
-    database_url: str, tmp_path: Path, config: dict[str, Any] | None = None
+    database_url: str, tmp_path: Path, config: dict[str, Any] | None = None, **settings_more: Any
 ) -> AsyncIterator[Running]:
-    settings = settings_for(database_url, tmp_path, config)
+    """The app under uvicorn; ``settings_more`` sets more settings (``sip_port=0``: SIP too)."""
+    settings = settings_for(database_url, tmp_path, config, **settings_more)
     app = create_app(settings)
     server = uvicorn.Server(
         uvicorn.Config(

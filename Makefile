@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint simulate clean postgres prompts
+.PHONY: run test bench lint simulate clean postgres prompts sip-peers
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,12 @@ postgres:
 	  for i in $$(seq 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done; } || \
 	  echo "PostgreSQL is not reachable: its tests will skip (and fail under CI=true)"
 
-test: $(STAMP) postgres
+# The SIP tests drive real peers: SIPp (Debian's sip-tester) and baresip.
+sip-peers:
+	@sh scripts/install-sip-peers.sh || \
+	  echo "SIPp or baresip missing: their tests will skip (and fail under CI=true)"
+
+test: $(STAMP) postgres sip-peers
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     journal_commit_interval: float = 0.005  # seconds between the starts of two commits, at least
     heap_refresh_seconds: float = 600.0  # a full garbage collection at most this often (api.heap)
     sip_port: int | None = None  # SIP on UDP and TCP at `host`; None: no SIP side
+    ivr_flow: Path | None = None  # the IVR flow for SIP callers; the demo's with --demo
+    sip_digest: str = "SHA-256,MD5"  # challenges offered, best first; "MD5" for older phones
     sip_realm: str = "acd"  # digest realm of the registrar: changing it voids every SIP password
     ws_queue: int = 2_000  # messages buffered per desktop before it is cut off as lagging
 

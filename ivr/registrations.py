@@ -7,8 +7,11 @@ already stamped with where it came from), the peer and ``now``, and runs:
    refused before any work (no answer over UDP, 403 over TCP: a flooder learns
    nothing, a phone on a connection is told);
 2. digest authentication against the agents' SIP accounts (SHA-256 then MD5,
-   RFC 8760); an unknown user and a wrong password get the same 401 with fresh
-   challenges, and both count as a failure of that source;
+   RFC 8760, unless configured otherwise: SIPp 3.6 answers only the first
+   challenge and only MD5, baresip 1.0 gives up on any SHA-256 challenge, so a
+   centre with such phones offers MD5 alone); an unknown user and a wrong
+   password get the same 401 with fresh challenges, and both count as a
+   failure of that source;
 3. the authenticated user may register only their own address of record (the
    To URI's user part is their username), else 403;
 4. the bindings (``ivr.sip.registrar``): 200 listing every current contact,
@@ -23,11 +26,12 @@ removed or lapsed). ``locate`` tells where to send an agent's calls.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from acd.ids import AgentId
 from ivr.sip.accounts import SipAccounts
-from ivr.sip.digest import DigestAuthority, Outcome
+from ivr.sip.digest import Algorithm, DigestAuthority, Outcome
 from ivr.sip.errors import ParseError
 from ivr.sip.message import Request, Response, response_to
 from ivr.sip.registrar import (
@@ -84,10 +88,14 @@ class Registrations:
         secret: bytes | None = None,
         throttle: FailureThrottle | None = None,
         registrar: Registrar | None = None,
+        algorithms: Sequence[Algorithm] = (Algorithm.SHA_256, Algorithm.MD5),
     ) -> None:
         self._accounts = accounts
         self.authority = DigestAuthority(
-            realm=realm, secret=secret or os.urandom(32), lookup=accounts.lookup
+            realm=realm,
+            secret=secret or os.urandom(32),
+            lookup=accounts.lookup,
+            algorithms=tuple(algorithms),
         )
         self.throttle = throttle or FailureThrottle(max_failures=10, window=60.0)
         self.registrar = registrar or Registrar()

@@ -133,3 +133,24 @@ def test_unregistering_or_lapsing_makes_the_phone_unreachable() -> None:
     (gone,) = registrations.expire(60.0)
     assert isinstance(gone, PhoneUnregistered) and gone.reason == "expired"
     assert registrations.locate(AgentId("ann"), 61.0) is None
+
+
+def test_a_centre_with_older_phones_offers_md5_alone() -> None:
+    from ivr.sip.digest import Algorithm
+
+    accounts = SipAccounts(
+        [
+            SipAccount(
+                agent_id=AgentId("ann"),
+                username="ann",
+                ha1=hashed_secrets("ann", REALM, "pa55word"),
+            )
+        ]
+    )
+    registrations = Registrations(accounts, realm=REALM, algorithms=(Algorithm.MD5,))
+    challenge = registrations.register(register("ann", 1), PHONE, 0.0).response
+    assert challenge is not None
+    (only,) = challenge.headers.get_all("WWW-Authenticate")
+    assert "MD5" in only and "SHA-256" not in only
+    answer = registrations.register(with_credentials(challenge, "ann", "pa55word", 2), PHONE, 1.0)
+    assert answer.response is not None and answer.response.status == 200

@@ -26,6 +26,7 @@ from acd.commands import (
     AgentConfigured,
     AgentDeviceLost,
     AgentDeviceRestored,
+    CallArrived,
     Command,
     DisasterModeChanged,
     QueueConfigured,
@@ -53,14 +54,17 @@ from cti.runtime import Applied, Guard, Runtime
 from cti.screenpop import ScreenPops
 from cti.softphone import BadCommand
 from cti.wire import iso
+from ivr.calls import CallEnded, Calls, QueueEntry
+from ivr.flow_config import load_flow
 from ivr.registrations import PhoneNotice, PhoneRegistered, Registrations
 from ivr.sip.accounts import SipAccount, SipAccounts, ha1_by_name
-from ivr.sip.digest import hashed_secrets
+from ivr.sip.digest import Algorithm, hashed_secrets
 from ivr.switchboard import Switchboard
 
 log = logging.getLogger("acd.server")
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
+DEMO_IVR = Path(__file__).parent.parent / "ivr" / "demo_ivr.yaml"
 
 
 class Unavailable(Exception):
@@ -184,8 +188,10 @@ class Server:
         sip_side: list[asyncio.Task[None]] = []
         if self.settings.sip_port is not None:
             self.switchboard = self._switchboard()
+            self.runtime.add_sink(_SipSink(self.switchboard.calls))
             sip_side.append(group.create_task(self.switchboard.run(), name="SIP switchboard"))
             sip_side.append(group.create_task(self._phones_to_engine(), name="SIP phones"))
+            sip_side.append(group.create_task(self._calls_to_engine(), name="SIP calls"))
             await self.switchboard.started.wait()
 
         async def stop() -> None:
@@ -202,15 +208,28 @@ class Server:
     def _switchboard(self) -> Switchboard:
         # The nonce key is derived from the signing key, so challenges survive a restart.
         secret = hashlib.sha256(f"sip-nonces:{self.key}".encode()).digest()
+        algorithms = [Algorithm.from_token(t.strip()) for t in self.settings.sip_digest.split(",")]
+        if not algorithms or None in algorithms:
+            raise ValueError(f"ACD_SIP_DIGEST: unknown algorithm in {self.settings.sip_digest!r}")
         registrations = Registrations(
-            self.sip_accounts, realm=self.settings.sip_realm, secret=secret
+            self.sip_accounts,
+            realm=self.settings.sip_realm,
+            secret=secret,
+            algorithms=[a for a in algorithms if a is not None],
         )
+        flow_path = self.settings.ivr_flow
+        if flow_path is None and self.settings.demo:
+            flow_path = DEMO_IVR
         return Switchboard(
             host=self.settings.host,
             port=self.settings.sip_port or 0,
             registrations=registrations,
             on_phone=self._phone_notices.put_nowait,
             taking_calls=lambda: self.ready,
+            has_account=lambda agent_id: self.sip_accounts.of_agent(agent_id) is not None,
+            queues=lambda: self.queues.keys(),
+            new_call_id=self.new_call_id,
+            flow=None if flow_path is None else load_flow(flow_path),
         )
 
     async def _phones_to_engine(self) -> None:
@@ -227,6 +246,57 @@ class Server:
             except CommandRejected as refused:  # not in a state it applies to (on a call...)
                 log.debug("%s for %s: %s", type(command).__name__, notice.agent_id, refused)
             log.info("agent %s's phone: %s", notice.agent_id, type(notice).__name__)
+
+    async def _calls_to_engine(self) -> None:
+        """What the SIP calls report, for the core: callers queued, offers answered, hang-ups."""
+        assert self.switchboard is not None
+        calls = self.switchboard.calls
+        while True:
+            notice = await calls.notices.get()
+            try:
+                if isinstance(notice, QueueEntry):
+                    await self._sip_call_arrived(notice)
+                else:
+                    await self.execute(notice)
+            except CommandRejected as refused:  # the core moved on (the offer expired...)
+                log.info("%s refused by the core: %s", type(notice).__name__, refused)
+                if isinstance(notice, QueueEntry):
+                    calls.act(CallEnded(call_id=notice.call_id))
+
+    async def _sip_call_arrived(self, entry: QueueEntry) -> None:
+        """A SIP caller enters a queue: ``CallArrived`` with its screen pop, as over REST."""
+        found = await self.find_customer(None, entry.ani)
+        customer = (found or {}).get("customer") or {}
+        customer_id = customer.get("id")
+        dedicated = customer.get("dedicated_agent_id")
+        context = CallOpened(
+            call_id=entry.call_id,
+            queue_id=entry.queue_id,
+            at=self.runtime.clock.now(),
+            ani=entry.ani,
+            dnis=entry.dnis,
+            customer_id=None if customer_id is None else CustomerId(customer_id),
+            data=dict(entry.data),
+        )
+        command = CallArrived(
+            call_id=entry.call_id,
+            queue_id=entry.queue_id,
+            ani=entry.ani,
+            dnis=entry.dnis,
+            language=entry.language,
+            skills=dict(entry.skills),
+            priority=entry.priority,
+            customer_id=context.customer_id,
+            dedicated_agent=None if dedicated is None else AgentId(dedicated),
+            data=dict(entry.data),
+        )
+        self.pops.open(context, found)
+        self.note_arrival(entry.call_id)
+        try:
+            await self.execute(command, notes=[context])
+        except BaseException:
+            self.pops.forget(entry.call_id)
+            raise
 
     async def _tend_heap(self, heap: Heap) -> None:
         while True:
@@ -456,6 +526,20 @@ def _interrupt(leg: LiveLeg) -> Callable[[Engine, float], Step]:
         )
 
     return close
+
+
+class _SipSink:
+    """Hands the SIP calls the core's actions and the end of each call, in order, at once."""
+
+    def __init__(self, calls: Calls) -> None:
+        self._calls = calls
+
+    def accept(self, step: Step, notes: Sequence[CallOpened]) -> None:
+        for action in step.actions:
+            self._calls.act(action)
+        for event in step.events:
+            if isinstance(event, CallStateChanged) and event.to_state is CallState.ENDED:
+                self._calls.act(CallEnded(call_id=event.call_id))
 
 
 class _JournalSink:

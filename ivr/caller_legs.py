@@ -1,0 +1,115 @@
+"""A caller's leg: the INVITE we answered, its media, and where the caller is in their call.
+
+Theory of operation. A caller's leg is born when we answer their INVITE
+(``ANSWERED``: a dialog, a ``MediaLeg``, our SDP sent). With an IVR entry it
+runs a ``FlowRun`` (``IN_FLOW``) until the flow hands the call to a queue or
+hangs up; with a queue entry it goes straight to ``QUEUED``, where it hears
+music on hold and the core's announcements. ``ConnectCall`` bridges it to
+the agent's leg (``BRIDGED``). It ends once (``ENDED``): the caller's BYE,
+our BYE, or a 2xx never acknowledged. ``CALLER_TRANSITIONS`` is the whole
+machine; an input it does not list is a bug and raises.
+
+The record holds no I/O of its own: ``ivr.calls`` drives the media and the
+SIP messages and moves the state here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from types import MappingProxyType
+
+from acd.ids import CallId, Language
+from ivr.flows import FlowRun
+from ivr.media import Bridge, MediaLeg, Playback
+from ivr.sip.dialogs import Dialog
+from ivr.sip.transaction_outputs import Peer
+
+
+class CallerState(Enum):
+    __hash__ = object.__hash__
+
+    ANSWERED = "answered"  # our 2xx is out; what comes next is not chosen yet
+    IN_FLOW = "in_flow"  # the IVR flow runs
+    QUEUED = "queued"  # handed to the core: music on hold, announcements
+    BRIDGED = "bridged"  # talking to an agent's phone
+    ENDED = "ended"
+
+
+class CallerInput(Enum):
+    __hash__ = object.__hash__
+
+    FLOW_STARTED = "flow_started"
+    QUEUE_ENTERED = "queue_entered"
+    CONNECTED = "connected"
+    ENDED = "ended"
+
+
+S, In = CallerState, CallerInput
+CALLER_TRANSITIONS: Mapping[tuple[CallerState, CallerInput], CallerState] = MappingProxyType(
+    {
+        (S.ANSWERED, In.FLOW_STARTED): S.IN_FLOW,
+        (S.ANSWERED, In.QUEUE_ENTERED): S.QUEUED,
+        (S.IN_FLOW, In.QUEUE_ENTERED): S.QUEUED,
+        (S.QUEUED, In.CONNECTED): S.BRIDGED,
+        **{(state, In.ENDED): S.ENDED for state in CallerState if state is not S.ENDED},
+    }
+)
+del S, In
+
+
+class CallerLeg:
+    """One caller's SIP dialog and media, and the state of their call on our side."""
+
+    __slots__ = (
+        "ani",
+        "bridge",
+        "call_id",
+        "dialog",
+        "dnis",
+        "flow",
+        "in_core",
+        "language",
+        "media",
+        "peer",
+        "play_id",
+        "playback",
+        "played",
+        "state",
+    )
+
+    def __init__(
+        self,
+        *,
+        call_id: CallId,
+        dialog: Dialog,
+        media: MediaLeg,
+        peer: Peer,
+        ani: str,
+        dnis: str,
+        language: Language,
+    ) -> None:
+        self.call_id = call_id
+        self.dialog = dialog
+        self.media = media
+        self.peer = peer  # where the INVITE came from: our requests go there (RFC 3581)
+        self.ani = ani
+        self.dnis = dnis
+        self.language = language
+        self.state = CallerState.ANSWERED
+        self.flow: FlowRun | None = None
+        self.in_core = False  # CallArrived sent: the core owns the call's fate
+        self.playback: Playback | None = None
+        self.play_id: int | None = None  # the flow's id of what plays, if the flow asked
+        self.played: list[tuple[str, ...]] = []  # every prompt list played, for tests and logs
+        self.bridge: Bridge | None = None
+
+    def move(self, given: CallerInput) -> CallerState:
+        try:
+            self.state = CALLER_TRANSITIONS[(self.state, given)]
+        except KeyError:
+            raise AssertionError(f"{given.value} for a caller {self.state.value}") from None
+        return self.state
+
+    def __repr__(self) -> str:
+        return f"CallerLeg({self.call_id}, {self.state.value})"

@@ -1,0 +1,603 @@
+"""Calls over SIP: callers answered into the IVR and the queues, agents' phones rung and bridged.
+
+Theory of operation. ``Calls`` is the transaction user for everything that
+is a call, inside the ``Switchboard`` that owns the transport and the
+transaction layer. It never decides routing: it turns SIP into the core's
+inputs (``notices``: a ``QueueEntry`` for a caller a flow or a dialled queue
+hands over, then ``OfferAccepted``, ``OfferRejected``, ``CallerHungUp``,
+``AgentHungUp``, ``AgentDeviceLost``) and the core's actions into SIP and
+media (``act``: ``OfferCall`` rings a phone and ``RetractOffer`` cancels it,
+both through ``ivr.agent_phones``,
+``ConnectCall`` bridges, ``PlayAnnouncement`` speaks, and a ``CallEnded``
+hangs up whatever leg is left).
+
+Two ways in, one order. What arrives from the network is handled at once
+(``request``, ``response``, ``ack``: plain functions of the message and the
+time); what needs a socket bound first (a ``MediaLeg`` for an answer or an
+offer) and every core action goes through one job queue served in order by
+``run``, so an offer is never retracted before it was sent. Timers are data:
+the dialogs' 2xx retransmissions (RFC 3261 §13.3.1.4) and the flows'
+deadlines come out of ``next_deadline``, and the switchboard calls
+``advance(now)``.
+
+Entries (RFC 3261 §8.2.2.1 picks by Request-URI): the user part of the
+Request-URI is the dialled number; a flow entry point runs the IVR flow, a
+queue id goes straight to that queue, anything else is 404. An offer we
+cannot answer is 488 (RFC 3264 §6), an INVITE without an offer too (we do not
+offer in the 2xx: not done).
+
+Not done: voicemail recording and callbacks from the flow (the caller hears
+the flow's goodbye and is hung up), transfers to another site (the caller is
+hung up), re-INVITEs (answered 488, the call continues), auto-answer of a
+phone whose agent accepted on the desktop (the INVITE is cancelled; the
+caller stays on music on hold).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+
+from acd.actions import (
+    Action,
+    ConnectCall,
+    OfferCall,
+    PlayAnnouncement,
+    RejectCall,
+    RetractOffer,
+    TransferToSite,
+)
+from acd.commands import AgentDeviceLost, AgentHungUp, CallerHungUp, OfferAccepted, OfferRejected
+from acd.ids import AgentId, CallId, Language, QueueId, Skill
+from ivr.agent_legs import AgentInput, AgentLeg, AgentLegState
+from ivr.agent_phones import AgentPhones
+from ivr.announcements import prompts_for
+from ivr.caller_legs import CallerInput, CallerLeg, CallerState
+from ivr.flow_config import Flow
+from ivr.flows import EnterQueue, FlowAction, FlowRun, Hangup, PlayPrompts, StopPlayback
+from ivr.media import Bridge, MediaLeg, Pacer, Playback, PlaybackResult, Player, PortPool
+from ivr.media.leg import PlaybackEnd
+from ivr.rtp.dtmf import KeyPressed
+from ivr.sdp import LocalSession, OfferNotAcceptable, SdpError, SessionDescription
+from ivr.sip.dialogs import (
+    AnswerUnacknowledged,
+    Dialog,
+    DialogId,
+    Dialogs,
+    DialogState,
+    RetransmitAnswer,
+)
+from ivr.sip.errors import ParseError
+from ivr.sip.fields import NameAddress, parse_name_address
+from ivr.sip.message import Request, Response, response_to
+from ivr.sip.registrar import Binding
+from ivr.sip.transaction_outputs import Peer, RequestReceived, TransactionKey
+from ivr.sip.transactions import Output, TransactionLayer
+from ivr.sip.uri import SipUri
+
+log = logging.getLogger(__name__)
+
+SDP = "application/sdp"
+DTMF_RELAY = "application/dtmf-relay"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueEntry:
+    """A caller the IVR (or the number dialled) hands to a queue: for ``CallArrived``."""
+
+    call_id: CallId
+    queue_id: QueueId
+    ani: str
+    dnis: str
+    language: Language | None
+    skills: Mapping[Skill, int] = field(default_factory=dict)
+    priority: int | None = None
+    data: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallEnded:
+    """The core ended the call: hang up what is left of it."""
+
+    call_id: CallId
+
+
+Notice = QueueEntry | OfferAccepted | OfferRejected | CallerHungUp | AgentHungUp | AgentDeviceLost
+Job = Action | CallEnded
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Answer:
+    """An INVITE to answer once a media leg is bound."""
+
+    received: RequestReceived
+    offer: SessionDescription
+    dnis: str
+    start_node: str | None  # the flow's, or None for a queue entry
+    queue_id: QueueId | None
+
+
+class Calls:
+    """The calls' side of the switchboard: the SIP dialogs, media legs and the core's actions."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        transactions: TransactionLayer,
+        carry_out: Callable[[list[Output]], None],
+        wake: Callable[[], None],
+        locate: Callable[[AgentId, float], Binding | None],
+        has_account: Callable[[AgentId], bool],
+        queues: Callable[[], Collection[str]],
+        new_call_id: Callable[[], CallId],
+        flow: Flow | None = None,
+        ports: PortPool | None = None,
+        player: Player | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.host = host
+        self.port = 0  # set by the switchboard once the transport is bound
+        self._transactions = transactions
+        self._carry_out = carry_out
+        self._wake = wake
+        self._locate = locate
+        self._has_account = has_account
+        self._queues = queues
+        self._new_call_id = new_call_id
+        self.flow = flow
+        self.ports = ports or PortPool(host=host)
+        self.pacer = Pacer()
+        self.player = player or Player()
+        self._clock = clock
+        self.dialogs = Dialogs(timers=transactions.timers)
+        self.notices: asyncio.Queue[Notice] = asyncio.Queue()
+        self._jobs: asyncio.Queue[Job | _Answer] = asyncio.Queue()
+        self._callers: dict[DialogId, CallerLeg] = {}
+        self._caller_of: dict[CallId, CallerLeg] = {}
+        self.phones = AgentPhones(
+            host=host,
+            transactions=transactions,
+            dialogs=self.dialogs,
+            send=self._send,
+            report=self.notices.put_nowait,
+            contact=lambda: self.contact,
+            locate=locate,
+            has_account=has_account,
+            ports=self.ports,
+            pacer=self.pacer,
+            clock=clock,
+        )
+        self._pending: dict[TransactionKey, _Answer] = {}  # INVITEs waiting for their leg
+
+    # == views ==========================================================================
+
+    def caller(self, call_id: CallId) -> CallerLeg | None:
+        return self._caller_of.get(call_id)
+
+    def agent_leg(self, call_id: CallId, agent_id: AgentId) -> AgentLeg | None:
+        return self.phones.leg(call_id, agent_id)
+
+    def callers(self) -> list[CallerLeg]:
+        return list(self._callers.values())
+
+    @property
+    def contact(self) -> NameAddress:
+        return parse_name_address(f"<sip:acd@{self.host}:{self.port}>")
+
+    # == the job queue ==================================================================
+
+    def act(self, job: Job) -> None:
+        """A core action (or the end of a call) to carry out in order; never blocks."""
+        self._jobs.put_nowait(job)
+
+    async def run(self) -> None:
+        """Serve the jobs, and pace the media, until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.pacer.run(), name="media pacer")
+            try:
+                while True:
+                    job = await self._jobs.get()
+                    try:
+                        await self._serve(job)
+                    except Exception:  # one bad call must not stop every other
+                        log.exception("could not carry out %s", job)
+            finally:
+                self._close_all()
+
+    async def _serve(self, job: Job | _Answer) -> None:
+        if isinstance(job, _Answer):
+            await self._answer(job)
+        elif isinstance(job, OfferCall):
+            caller = self._caller_of.get(job.call_id)
+            waiting = caller is not None and caller.state is CallerState.QUEUED
+            await self.phones.ring(job, caller_waiting=waiting)
+        elif isinstance(job, RetractOffer):
+            self.phones.retract(job.call_id, job.agent_id)
+        elif isinstance(job, ConnectCall):
+            self._connect(job)
+        elif isinstance(job, PlayAnnouncement):
+            self._announce(job)
+        elif isinstance(job, CallEnded | RejectCall | TransferToSite):
+            self._end_call(job.call_id)
+
+    def _now(self) -> float:
+        return self._clock()
+
+    def _send(self, outputs: list[Output]) -> None:
+        self._carry_out(outputs)
+        self._wake()
+
+    def _respond(self, key: TransactionKey, response: Response) -> None:
+        self._send(self._transactions.respond(key, response, self._now()))
+
+    def _request(self, request: Request, destination: Peer) -> list[Output]:
+        outputs = self._transactions.request(request, destination, self._now())
+        self._send(outputs)
+        return outputs
+
+    # == requests from the network ======================================================
+
+    def request(self, received: RequestReceived) -> None:
+        """A request for calls (INVITE, BYE, INFO, CANCEL) that passed the common checks."""
+        request = received.request
+        to = request.to_address
+        if request.method == "CANCEL":
+            self._cancelled(received)
+        elif to is not None and to.tag is not None:
+            self._in_dialog(received)
+        elif request.method == "INVITE":
+            self._invite(received)
+        else:  # a BYE or INFO outside any dialog (RFC 3261 §12.2.2)
+            self._respond(received.key, response_to(request, 481, to_tag=_tag(received)))
+
+    def _invite(self, received: RequestReceived) -> None:
+        request, key = received.request, received.key
+        uri = request.uri
+        dnis = (uri.user if isinstance(uri, SipUri) else None) or ""
+        start = None if self.flow is None else self.flow.start_node(dnis)
+        queue = QueueId(dnis) if start is None and dnis in self._queues() else None
+        if start is None and queue is None:
+            self._respond(key, response_to(request, 404, to_tag=_tag(received)))
+            return
+        content = request.headers.content_type()
+        if not request.body or content is None or content.essence != SDP:
+            self._refuse_offer(received, "An SDP offer is required")
+            return
+        try:
+            offer = SessionDescription.parse(request.body)
+            LocalSession(address=self.host).answer(offer, port=9)  # a trial: can we take it?
+        except OfferNotAcceptable:
+            self._refuse_offer(received, "Not Acceptable Here")
+            return
+        except SdpError as error:
+            bad = response_to(request, 400, f"Bad SDP: {error}"[:80], to_tag=_tag(received))
+            self._respond(key, bad)
+            return
+        answer = _Answer(
+            received=received, offer=offer, dnis=dnis, start_node=start, queue_id=queue
+        )
+        self._pending[key] = answer
+        self._jobs.put_nowait(answer)  # a socket to bind first: in turn with the core's actions
+
+    def _refuse_offer(self, received: RequestReceived, reason: str) -> None:
+        # RFC 3261 §21.4.26, RFC 3264 §6: 488, with what we would take.
+        response = response_to(received.request, 488, reason, to_tag=_tag(received))
+        response.headers.add("Accept", SDP)
+        self._respond(received.key, response)
+
+    def _cancelled(self, received: RequestReceived) -> None:
+        """RFC 3261 §9.2: 200 to the CANCEL; 487 to the INVITE if it is not answered yet."""
+        self._respond(received.key, response_to(received.request, 200, to_tag=_tag(received)))
+        invite = received.cancels
+        pending = None if invite is None else self._pending.pop(invite, None)
+        if invite is not None and pending is not None:
+            request = pending.received.request
+            self._respond(invite, response_to(request, 487, to_tag=_tag(pending.received)))
+
+    def _in_dialog(self, received: RequestReceived) -> None:
+        request = received.request
+        try:
+            found = self.dialogs.apply_request(request, self._now())
+        except ParseError:
+            self._respond(received.key, response_to(request, 400))
+            return
+        if isinstance(found, Response) or found is None:
+            self._respond(received.key, found or response_to(request, 481))
+            return
+        caller = self._callers.get(found.id)
+        agent = self.phones.by_dialog(found.id)
+        method = request.method
+        if method == "BYE":
+            self._respond(received.key, response_to(request, 200))
+            if caller is not None:
+                self._caller_left(caller)
+            elif agent is not None:
+                self.phones.hung_up(agent)
+        elif method == "INFO":
+            digit = _relayed_digit(request)
+            self._respond(received.key, response_to(request, 200))
+            if caller is not None and digit is not None:
+                self._digit(caller, digit)
+        else:  # a re-INVITE or anything else in the dialog: the call goes on unchanged
+            self._respond(received.key, response_to(request, 488 if method == "INVITE" else 501))
+
+    def ack(self, request: Request) -> None:
+        """An ACK no transaction took: for one of our 2xx (RFC 3261 §13.3.1.4)."""
+        self.dialogs.apply_request(request, self._now())
+
+    # == answering a caller =============================================================
+
+    async def _answer(self, job: _Answer) -> None:
+        received = job.received
+        if self._pending.pop(received.key, None) is None:
+            return  # cancelled while the socket was bound
+        request = received.request
+        try:
+            media = await MediaLeg.open(ports=self.ports, pacer=self.pacer, continuous=True)
+        except Exception as error:  # PortsExhausted and socket errors: no audio, no call
+            log.warning("no media leg for a call: %s", error)
+            self._respond(received.key, response_to(request, 503, to_tag=_tag(received)))
+            return
+        session = LocalSession(address=self.host)
+        now = self._now()
+        try:
+            sdp, agreement = session.answer(job.offer, port=media.port)
+            dialog = self.dialogs.create_uas(request, contact=self.contact)
+        except (SdpError, ValueError) as error:
+            media.close()
+            self._respond(received.key, response_to(request, 400, str(error)[:80]))
+            return
+        media.configure(agreement)
+        response = dialog.answer(
+            request, 200, now, headers=[("Content-Type", SDP)], body=sdp.encode()
+        )
+        self._respond(received.key, response)
+        sender = request.from_address
+        ani = sender.uri.user if sender is not None and isinstance(sender.uri, SipUri) else None
+        caller = CallerLeg(
+            call_id=self._new_call_id(),
+            dialog=dialog,
+            media=media,
+            peer=received.source,
+            ani=ani or "",
+            dnis=job.dnis,
+            language=self.flow.language if self.flow is not None else Language("en"),
+        )
+        self._callers[dialog.id] = caller
+        self._caller_of[caller.call_id] = caller
+        media.on_digit = lambda _leg, key: self._key_pressed(caller, key)
+        log.info("call %s from %r to %r answered", caller.call_id, caller.ani, caller.dnis)
+        if job.start_node is not None and self.flow is not None:
+            run = FlowRun(self.flow, start_node=job.start_node, ani=caller.ani)
+            caller.flow = run
+            caller.move(CallerInput.FLOW_STARTED)
+            self._flow_actions(caller, run.start(now))
+        elif job.queue_id is not None:
+            self._enter_queue(caller, job.queue_id, language=None, data={})
+
+    def _enter_queue(
+        self,
+        caller: CallerLeg,
+        queue_id: QueueId,
+        *,
+        language: Language | None,
+        data: Mapping[str, str],
+        skills: Mapping[Skill, int] | None = None,
+        priority: int | None = None,
+    ) -> None:
+        caller.move(CallerInput.QUEUE_ENTERED)
+        caller.in_core = True
+        self.notices.put_nowait(
+            QueueEntry(
+                call_id=caller.call_id,
+                queue_id=queue_id,
+                ani=caller.ani,
+                dnis=caller.dnis,
+                language=language,
+                skills=dict(skills or {}),
+                priority=priority,
+                data=dict(data),
+            )
+        )
+        self._hold(caller)
+
+    # == the IVR flow ===================================================================
+
+    def _flow_actions(self, caller: CallerLeg, actions: list[FlowAction]) -> None:
+        for action in actions:
+            if caller.state is CallerState.ENDED:
+                return
+            if isinstance(action, PlayPrompts):
+                self._play(caller, action.prompts, barge_in=action.interruptible)
+                caller.play_id = action.play_id
+            elif isinstance(action, StopPlayback):
+                if caller.playback is not None and caller.play_id == action.play_id:
+                    caller.play_id = None
+                    caller.playback.stop()
+            elif isinstance(action, EnterQueue):
+                caller.language = action.language
+                self._enter_queue(
+                    caller,
+                    action.queue_id,
+                    language=action.language,
+                    data=action.data,
+                    skills=action.skills,
+                    priority=action.priority,
+                )
+            elif isinstance(action, Hangup):
+                log.info("call %s: the flow hangs up (%s)", caller.call_id, action.reason)
+                self._hang_up_caller(caller)
+            else:  # StartRecording, KeepMessage, RequestCallback: not done here yet
+                log.warning("call %s: %s is not supported over SIP yet", caller.call_id, action)
+                self._hang_up_caller(caller)
+        self._wake()  # the flow may have armed a timer
+
+    def _key_pressed(self, caller: CallerLeg, key: KeyPressed) -> None:
+        self._digit(caller, key.digit)
+
+    def _digit(self, caller: CallerLeg, digit: str) -> None:
+        if caller.state is CallerState.IN_FLOW and caller.flow is not None:
+            self._flow_actions(caller, caller.flow.digit(digit, self._now()))
+
+    def _played(self, caller: CallerLeg, playback: Playback, result: PlaybackResult) -> None:
+        if caller.state is CallerState.ENDED or caller.playback is not playback:
+            return
+        caller.playback = None
+        if result.ending is not PlaybackEnd.FINISHED:
+            return
+        if caller.state is CallerState.IN_FLOW and caller.flow is not None:
+            play_id, caller.play_id = caller.play_id, None
+            if play_id is not None:
+                self._flow_actions(caller, caller.flow.prompt_finished(self._now(), play_id))
+        elif caller.state is CallerState.QUEUED:
+            self._hold(caller)  # after an announcement, back to the music
+
+    def _play(self, caller: CallerLeg, prompts: tuple[str, ...], *, barge_in: bool) -> None:
+        playback = self.player.play(caller.media, prompts, barge_in=barge_in)
+        caller.playback = playback
+        caller.played.append(prompts)
+        playback.done.add_done_callback(
+            lambda done: (
+                self._played(caller, playback, done.result()) if not done.cancelled() else None
+            )
+        )
+
+    def _hold(self, caller: CallerLeg) -> None:
+        caller.playback = self.player.hold_music(caller.media)
+        caller.play_id = None
+
+    def _announce(self, action: PlayAnnouncement) -> None:
+        caller = self._caller_of.get(action.call_id)
+        if caller is None or caller.state is not CallerState.QUEUED:
+            return
+        self._play(caller, prompts_for(action, caller.language), barge_in=False)
+
+    # == agents' phones ================================================================
+
+    def _connect(self, action: ConnectCall) -> None:
+        caller = self._caller_of.get(action.call_id)
+        leg = self.phones.leg(action.call_id, action.agent_id)
+        if caller is None or leg is None or caller.state is not CallerState.QUEUED:
+            return  # a desktop-only agent, or a caller not ours: nothing to bridge
+        if leg.ringing:
+            # Accepted on the desktop while the phone rang: no auto-answer yet.
+            log.warning("call %s: accepted off the phone; cancelling its INVITE", action.call_id)
+            self.phones.retract(action.call_id, action.agent_id)
+            return
+        if leg.state is not AgentLegState.ANSWERED:
+            return
+        if caller.playback is not None:
+            caller.playback.stop()
+            caller.playback = None
+        caller.bridge = Bridge(caller.media, leg.media)
+        caller.move(CallerInput.CONNECTED)
+        leg.move(AgentInput.CONNECTED)
+        log.info("call %s bridged to %s's phone", caller.call_id, leg.agent_id)
+
+    def response(self, response: Response, key: TransactionKey) -> None:
+        """A response to one of our requests: the phones' INVITEs are the ones that matter."""
+        self.phones.response(response, key)
+
+    def invite_timed_out(self, key: TransactionKey) -> None:
+        self.phones.invite_timed_out(key)
+
+    # == the end ========================================================================
+
+    def _caller_left(self, caller: CallerLeg) -> None:
+        """The caller sent BYE (already answered 200)."""
+        if caller.state is CallerState.ENDED:
+            return
+        if caller.flow is not None and caller.state is CallerState.IN_FLOW:
+            caller.flow.caller_hung_up(self._now())
+        self._close_caller(caller)
+        if caller.in_core:
+            self.notices.put_nowait(CallerHungUp(call_id=caller.call_id))
+
+    def _hang_up_caller(self, caller: CallerLeg) -> None:
+        if caller.state is CallerState.ENDED:
+            return
+        if caller.dialog.state is DialogState.CONFIRMED or caller.dialog.awaiting_ack:
+            self._bye(caller.dialog, caller.peer)
+        self._close_caller(caller)
+
+    def _close_caller(self, caller: CallerLeg) -> None:
+        caller.move(CallerInput.ENDED)
+        if caller.bridge is not None:
+            caller.bridge.close()
+        caller.media.close()
+        self._callers.pop(caller.dialog.id, None)
+        self._caller_of.pop(caller.call_id, None)
+        self.dialogs.remove(caller.dialog.id)
+
+    def _end_call(self, call_id: CallId) -> None:
+        caller = self._caller_of.get(call_id)
+        if caller is not None:
+            self._hang_up_caller(caller)
+        self.phones.end_call(call_id)
+
+    def _bye(self, dialog: Dialog, destination: Peer) -> None:
+        if dialog.state is DialogState.TERMINATED:
+            return
+        self._request(dialog.request("BYE"), destination)
+
+    def _close_all(self) -> None:
+        for caller in list(self._callers.values()):
+            caller.media.close()
+        self.phones.close_all()
+
+    # == time ===========================================================================
+
+    def next_deadline(self) -> float | None:
+        deadlines = [
+            d
+            for d in (
+                self.dialogs.next_deadline(),
+                *(c.flow.next_deadline() for c in self._callers.values() if c.flow is not None),
+            )
+            if d is not None
+        ]
+        return min(deadlines, default=None)
+
+    def advance(self, now: float) -> None:
+        for output in self.dialogs.advance(now):
+            if isinstance(output, RetransmitAnswer):
+                self._carry_out(self._transactions.respond(output.invite, output.response, now))
+            elif isinstance(output, AnswerUnacknowledged):
+                caller = self._callers.get(output.dialog)
+                self._request(output.bye, caller.peer if caller else output_peer(output.bye))
+                if caller is not None:
+                    self._caller_left(caller)
+        for caller in list(self._callers.values()):
+            run = caller.flow
+            deadline = None if run is None else run.next_deadline()
+            due = run is not None and deadline is not None and deadline <= now
+            if due and run is not None and caller.state is CallerState.IN_FLOW:
+                self._flow_actions(caller, run.advance(now))
+
+
+def output_peer(request: Request) -> Peer:
+    """Where an in-dialog request goes without a better address: its Request-URI."""
+    return Peer.for_uri(request.uri)
+
+
+def _relayed_digit(request: Request) -> str | None:
+    """The key of an INFO with ``application/dtmf-relay`` (``Signal=5``), if it is one."""
+    content = request.headers.content_type()
+    if content is None or content.essence != DTMF_RELAY:
+        return None
+    for line in request.body.decode("utf-8", "replace").splitlines():
+        name, _, value = line.partition("=")
+        if name.strip().lower() == "signal":
+            digit = value.strip().upper()
+            if len(digit) == 1 and digit in "0123456789*#ABCD":
+                return digit
+    return None
+
+
+def _tag(received: RequestReceived) -> str:
+    """A To tag for a final response, the same for every retransmission of the request."""
+    return received.key.branch.removeprefix("z9hG4bK")[-20:].replace(".", "") or "acd"

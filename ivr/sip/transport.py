@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 from collections.abc import Callable
 
@@ -117,12 +118,22 @@ class SipTransport:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._udp, _ = await loop.create_datagram_endpoint(
-            lambda: _Datagrams(self), local_addr=(self.host, self.port)
-        )
-        if self.port == 0:  # an ephemeral port for tests: TCP takes the one UDP got
-            self.port = int(self._udp.get_extra_info("sockname")[1])
-        self._tcp = await loop.create_server(lambda: _Stream(self), self.host, self.port)
+        ephemeral = self.port == 0
+        for attempt in range(20):
+            self._udp, _ = await loop.create_datagram_endpoint(
+                lambda: _Datagrams(self), local_addr=(self.host, self.port if not ephemeral else 0)
+            )
+            port = int(self._udp.get_extra_info("sockname")[1])
+            try:
+                self._tcp = await loop.create_server(lambda: _Stream(self), self.host, port)
+            except OSError as error:
+                # An ephemeral UDP port (tests) may be a TCP port in use: try another one.
+                self._udp.close()
+                if not ephemeral or error.errno != errno.EADDRINUSE or attempt == 19:
+                    raise
+                continue
+            self.port = port
+            return
 
     async def close(self) -> None:
         for task in self._connecting.values():

@@ -31,7 +31,7 @@ from ivr.sip.message import Request, Response
 from ivr.sip.registrar import Binding
 from ivr.sip.transaction_outputs import Peer, TransactionKey
 from ivr.sip.transactions import Output, TransactionLayer, client_key
-from ivr.sip.uri import parse_uri
+from ivr.sip.uri import SipUri, parse_uri
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +124,7 @@ class AgentPhones:
             headers=[("Content-Type", SDP), ("Subject", f"call {offer.call_id}")],
             body=sdp.encode(),
         )
-        source = binding.source
-        destination = Peer(
-            source.host, source.port, "tcp" if source.transport.value == "tcp" else "udp"
-        )
+        destination = phone_address(binding)
         outputs = self._transactions.request(invite, destination, self._now())
         key = client_key(invite)
         assert key is not None  # new_request gave it a branch of ours
@@ -233,3 +230,23 @@ class AgentPhones:
         self._offers.pop((leg.call_id, leg.agent_id), None)
         if leg.dialog is not None:
             self._by_dialog.pop(leg.dialog.id, None)
+
+
+def phone_address(binding: Binding) -> Peer:
+    """Where to send requests for a registered phone.
+
+    The Contact URI, when the REGISTER came from the host it names: the phone
+    is reachable as it says (and a registration made on its behalf, as SIPp
+    does from another port, still works). Otherwise the phone is behind NAT
+    and said an address we cannot reach: the source the REGISTER came from
+    (RFC 3581 §4; over TCP, the connection it came on).
+    """
+    source = binding.source
+    uri = parse_uri(binding.uri)
+    if source.transport.value == "tcp":
+        return Peer(source.host, source.port, "tcp")
+    if isinstance(uri, SipUri) and uri.host == source.host:
+        contact = Peer.for_uri(uri)
+        if contact.transport == "udp":
+            return contact
+    return Peer(source.host, source.port, "udp")

@@ -28,7 +28,8 @@ offer in the 2xx: not done).
 
 Not done: voicemail recording and callbacks from the flow (the caller hears
 the flow's goodbye and is hung up), transfers to another site (the caller is
-hung up), re-INVITEs (answered 488, the call continues), auto-answer of a
+hung up), a caller's re-INVITE (answered 488, the call continues; the agent
+phone's re-INVITE is hold and retrieve, RFC 3264 §8.4), auto-answer of a
 phone whose agent accepted on the desktop (the INVITE is cancelled; the
 caller stays on music on hold).
 """
@@ -50,7 +51,15 @@ from acd.actions import (
     RetractOffer,
     TransferToSite,
 )
-from acd.commands import AgentDeviceLost, AgentHungUp, CallerHungUp, OfferAccepted, OfferRejected
+from acd.commands import (
+    AgentDeviceLost,
+    AgentHungUp,
+    CallerHungUp,
+    CallHeld,
+    CallRetrieved,
+    OfferAccepted,
+    OfferRejected,
+)
 from acd.ids import AgentId, CallId, Language, QueueId, Skill
 from ivr.agent_legs import AgentInput, AgentLeg, AgentLegState
 from ivr.agent_phones import AgentPhones
@@ -105,7 +114,16 @@ class CallEnded:
     call_id: CallId
 
 
-Notice = QueueEntry | OfferAccepted | OfferRejected | CallerHungUp | AgentHungUp | AgentDeviceLost
+Notice = (
+    QueueEntry
+    | OfferAccepted
+    | OfferRejected
+    | CallerHungUp
+    | AgentHungUp
+    | AgentDeviceLost
+    | CallHeld
+    | CallRetrieved
+)
 Job = Action | CallEnded
 
 
@@ -155,6 +173,7 @@ class Calls:
         self._clock = clock
         self.dialogs = Dialogs(timers=transactions.timers)
         self.notices: asyncio.Queue[Notice] = asyncio.Queue()
+        self._held: set[CallId] = set()  # calls whose agent's phone has the caller on hold
         self._jobs: asyncio.Queue[Job | _Answer] = asyncio.Queue()
         self._callers: dict[DialogId, CallerLeg] = {}
         self._caller_of: dict[CallId, CallerLeg] = {}
@@ -322,8 +341,53 @@ class Calls:
             self._respond(received.key, response_to(request, 200))
             if caller is not None and digit is not None:
                 self._digit(caller, digit)
-        else:  # a re-INVITE or anything else in the dialog: the call goes on unchanged
+        elif method == "INVITE" and agent is not None:
+            self._reinvited_by_phone(received, found, agent)
+        else:  # a caller's re-INVITE or anything else in the dialog: the call goes on unchanged
             self._respond(received.key, response_to(request, 488 if method == "INVITE" else 501))
+
+    def _reinvited_by_phone(self, received: RequestReceived, dialog: Dialog, leg: AgentLeg) -> None:
+        """The agent's phone put the caller on hold, or took them off (RFC 3264 §8.4).
+
+        On hold the bridge is taken down and the caller hears music on hold; off
+        hold the two legs are bridged again. The core hears ``CallHeld`` and
+        ``CallRetrieved``, as from the desktop.
+        """
+        request = received.request
+        try:
+            answer, agreement = leg.session.answer(
+                SessionDescription.parse(request.body), port=leg.media.port
+            )
+        except OfferNotAcceptable:
+            self._respond(received.key, response_to(request, 488))
+            return
+        except SdpError:
+            self._respond(received.key, response_to(request, 400, "Bad SDP"))
+            return
+        leg.media.configure(agreement)
+        response = dialog.answer(
+            request, 200, self._now(), headers=[("Content-Type", SDP)], body=answer.encode()
+        )
+        self._respond(received.key, response)
+        caller = self._caller_of.get(leg.call_id)
+        if caller is None or caller.state is CallerState.ENDED:
+            return
+        held = leg.call_id in self._held
+        if agreement.remote_hold and not held:
+            self._held.add(leg.call_id)
+            if caller.bridge is not None:
+                caller.bridge.close()
+                caller.bridge = None
+            self._hold(caller)
+            self.notices.put_nowait(CallHeld(call_id=leg.call_id, agent_id=leg.agent_id))
+        elif not agreement.remote_hold and held:
+            self._held.discard(leg.call_id)
+            if caller.state is CallerState.BRIDGED and caller.bridge is None:
+                if caller.playback is not None:
+                    caller.playback.stop()
+                    caller.playback = None
+                caller.bridge = Bridge(caller.media, leg.media)
+            self.notices.put_nowait(CallRetrieved(call_id=leg.call_id))
 
     def ack(self, request: Request) -> None:
         """An ACK no transaction took: for one of our 2xx (RFC 3261 §13.3.1.4)."""
@@ -490,10 +554,11 @@ class Calls:
             return
         if leg.state is not AgentLegState.ANSWERED:
             return
-        if caller.playback is not None:
-            caller.playback.stop()
-            caller.playback = None
-        caller.bridge = Bridge(caller.media, leg.media)
+        if action.call_id not in self._held:  # on hold already: bridged when taken off
+            if caller.playback is not None:
+                caller.playback.stop()
+                caller.playback = None
+            caller.bridge = Bridge(caller.media, leg.media)
         caller.move(CallerInput.CONNECTED)
         leg.move(AgentInput.CONNECTED)
         log.info("call %s bridged to %s's phone", caller.call_id, leg.agent_id)
@@ -531,6 +596,7 @@ class Calls:
         caller.media.close()
         self._callers.pop(caller.dialog.id, None)
         self._caller_of.pop(caller.call_id, None)
+        self._held.discard(caller.call_id)
         self.dialogs.remove(caller.dialog.id)
 
     def _end_call(self, call_id: CallId) -> None:

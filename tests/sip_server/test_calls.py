@@ -19,6 +19,7 @@ from ivr.announcements import announcement_prompts
 from ivr.media import PromptCache
 from ivr.media.testing import FarEnd
 from ivr.rtp.g711 import Codec
+from ivr.sip import Response
 from sip_server.phone import UdpPhone, media_address, offer
 
 DEMO_IVR = Path(__file__).parents[2] / "ivr" / "demo_ivr.yaml"
@@ -297,3 +298,56 @@ async def test_an_offer_without_g711_is_refused_488_and_an_unknown_number_404(
             assert await live_calls(centre) == []
         finally:
             caller.close()
+
+
+async def test_the_agents_phone_puts_the_caller_on_hold_and_back_by_re_invite(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with centre_with_phone(database_url, tmp_path) as (centre, agent_phone, agent_media):
+        caller, caller_media, to_caller_leg, _ = await bridged_call(
+            centre, agent_phone, agent_media
+        )
+        try:
+
+            async def reinvite(direction: str, cseq: int) -> Response:
+                sdp = offer(agent_media.address[1]).replace("a=sendrecv", f"a={direction}")
+                extra = (
+                    "Content-Type: application/sdp\r\n"
+                    f"Contact: <sip:agent@127.0.0.1:{agent_phone.port}>\r\n"
+                )
+                agent_phone.send(
+                    agent_phone._in_dialog("INVITE", cseq=cseq, body=sdp.encode(), extra=extra)
+                )
+                answer = await agent_phone.receive()
+                agent_phone.send(agent_phone._in_dialog("ACK", cseq=cseq))
+                return answer
+
+            async def on_hold() -> bool:
+                return bool((await live_calls(centre))[0]["state"] == "held")
+
+            async def talking() -> bool:
+                return bool((await live_calls(centre))[0]["state"] == "connected")
+
+            await eventually(talking)  # bridged: the core has connected the call
+            held = await reinvite("sendonly", 9100)
+            assert held.status == 200 and b"a=recvonly" in held.body  # RFC 3264 §6.1
+            await eventually(on_hold)
+            music = set(PromptCache().frames("moh", Codec.PCMU))
+            caller_media.packets.clear()
+            await eventually(lambda: any(p in music for p in payloads(caller_media)))
+
+            back = await reinvite("sendrecv", 9101)
+            assert back.status == 200
+            await eventually(talking)
+            agent_media.packets.clear()
+
+            async def talked() -> bool:
+                caller_media.send_audio(CALLER_VOICE, to_caller_leg)
+                await asyncio.sleep(0.02)
+                return CALLER_VOICE in payloads(agent_media)
+
+            await eventually(talked)
+            assert (await caller.hang_up()).status == 200
+        finally:
+            caller.close()
+            caller_media.close()

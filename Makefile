@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/route.py
 	$(BIN)/python bench/server.py
 	$(BIN)/python bench/media.py
+	$(BIN)/python bench/sip.py
 
 # The IVR's prompts are kept in the repository; this regenerates them from
 # ivr/prompts/prompts.yaml (needs espeak-ng and sox: apt-get install espeak-ng sox).

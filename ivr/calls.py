@@ -31,7 +31,8 @@ the flow's goodbye and is hung up), transfers to another site (the caller is
 hung up), a caller's re-INVITE (answered 488, the call continues; the agent
 phone's re-INVITE is hold and retrieve, RFC 3264 §8.4), auto-answer of a
 phone whose agent accepted on the desktop (the INVITE is cancelled; the
-caller stays on music on hold).
+caller stays on music on hold). Calls still up when the server stops are
+hung up (BYE) before the transport closes.
 """
 
 from __future__ import annotations
@@ -611,8 +612,19 @@ class Calls:
         self._request(dialog.request("BYE"), destination)
 
     def _close_all(self) -> None:
+        """The server is stopping: every call still up is hung up (BYE, or CANCEL while ringing).
+
+        A drain lets the calls in the core end first; what is left here (callers
+        still in the IVR, calls past the drain's deadline) would otherwise hear
+        silence until their phone gives up.
+        """
         for caller in list(self._callers.values()):
-            caller.media.close()
+            try:
+                self.phones.end_call(caller.call_id)
+                self._hang_up_caller(caller)
+            except Exception:  # stopping anyway: close what can be closed
+                log.exception("could not hang up call %s at shutdown", caller.call_id)
+                caller.media.close()
         self.phones.close_all()
 
     # == time ===========================================================================

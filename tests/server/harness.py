@@ -41,6 +41,9 @@ def token(role: str, agent: str | None = None, teams: tuple[str, ...] = ()) -> s
 
 
 class Running:
+    uvicorn: uvicorn.Server
+    serving: asyncio.Task[None]
+
     def __init__(self, base: str, settings: Settings, app: Any) -> None:
         self.base = base
         self.settings = settings
@@ -52,6 +55,11 @@ class Running:
     @property
     def server(self) -> Any:
         return self.app.state.server
+
+    async def stop(self) -> None:
+        """Stop the server now, before the block ends (as SIGTERM would, without the drain)."""
+        self.uvicorn.should_exit = True
+        await asyncio.wait_for(asyncio.shield(self.serving), 20)
 
     def client(self, bearer: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -105,12 +113,12 @@ async def running(
             task.result()
         await asyncio.sleep(0.01)
     running = Running(f"http://127.0.0.1:{settings.port}", settings, app)
+    running.uvicorn, running.serving = server, task
     try:
         yield running
     finally:
         await running.admin.aclose()
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
+        await running.stop()
 
 
 class Desk:

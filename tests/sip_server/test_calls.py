@@ -351,3 +351,23 @@ async def test_the_agents_phone_puts_the_caller_on_hold_and_back_by_re_invite(
         finally:
             caller.close()
             caller_media.close()
+
+
+async def test_calls_still_up_when_the_server_stops_are_hung_up(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with centre_with_phone(database_url, tmp_path) as (centre, agent_phone, agent_media):
+        caller, caller_media, _, _ = await bridged_call(centre, agent_phone, agent_media)
+        try:
+
+            async def talking() -> bool:
+                calls = await live_calls(centre)
+                return bool(calls and calls[0]["state"] == "connected")
+
+            await eventually(talking)
+            await centre.stop()  # the server goes away with the call up
+            assert (await caller.incoming("BYE")).method == "BYE"
+            assert (await agent_phone.incoming("BYE")).method == "BYE"
+        finally:
+            caller.close()
+            caller_media.close()

@@ -54,7 +54,7 @@ from cti.runtime import Applied, Guard, Runtime
 from cti.screenpop import ScreenPops
 from cti.softphone import BadCommand
 from cti.wire import iso
-from ivr.calls import CallEnded, Calls, QueueEntry
+from ivr.calls import CallEnded, CallOnHold, Calls, QueueEntry
 from ivr.flow_config import load_flow
 from ivr.registrations import PhoneNotice, PhoneRegistered, Registrations
 from ivr.sip.accounts import SipAccount, SipAccounts, ha1_by_name
@@ -538,8 +538,14 @@ class _SipSink:
         for action in step.actions:
             self._calls.act(action)
         for event in step.events:
-            if isinstance(event, CallStateChanged) and event.to_state is CallState.ENDED:
+            if not isinstance(event, CallStateChanged):
+                continue
+            if event.to_state is CallState.ENDED:
                 self._calls.act(CallEnded(call_id=event.call_id))
+            elif event.to_state is CallState.HELD:
+                self._calls.act(CallOnHold(call_id=event.call_id, held=True))
+            elif event.from_state is CallState.HELD and event.to_state is CallState.CONNECTED:
+                self._calls.act(CallOnHold(call_id=event.call_id, held=False))
 
 
 class _JournalSink:

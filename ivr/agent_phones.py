@@ -75,6 +75,13 @@ class AgentPhones:
     def leg(self, call_id: CallId, agent_id: AgentId) -> AgentLeg | None:
         return self._offers.get((call_id, agent_id))
 
+    def answered_leg(self, call_id: CallId) -> AgentLeg | None:
+        """The phone leg that answered ``call_id`` and is talking in it, if any."""
+        for (call, _), leg in self._offers.items():
+            if call == call_id and leg.state is AgentLegState.BRIDGED:
+                return leg
+        return None
+
     def by_dialog(self, dialog: DialogId) -> AgentLeg | None:
         return self._by_dialog.get(dialog)
 

@@ -125,7 +125,17 @@ Notice = (
     | CallHeld
     | CallRetrieved
 )
-Job = Action | CallEnded
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallOnHold:
+    """The core put the call on hold, or took it off (whoever asked): the caller's media follows."""
+
+    call_id: CallId
+    held: bool  # False: taken off hold, the caller and the agent are bridged again
+
+
+Job = Action | CallEnded | CallOnHold
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -241,6 +251,8 @@ class Calls:
             self._connect(job)
         elif isinstance(job, PlayAnnouncement):
             self._announce(job)
+        elif isinstance(job, CallOnHold):
+            self._follow_hold(job)
         elif isinstance(job, CallEnded | RejectCall | TransferToSite):
             self._end_call(job.call_id)
 
@@ -350,9 +362,8 @@ class Calls:
     def _reinvited_by_phone(self, received: RequestReceived, dialog: Dialog, leg: AgentLeg) -> None:
         """The agent's phone put the caller on hold, or took them off (RFC 3264 §8.4).
 
-        On hold the bridge is taken down and the caller hears music on hold; off
-        hold the two legs are bridged again. The core hears ``CallHeld`` and
-        ``CallRetrieved``, as from the desktop.
+        The core hears ``CallHeld`` and ``CallRetrieved``, as from the desktop;
+        the media follows the core's state (``_follow_hold``), whoever asked.
         """
         request = received.request
         try:
@@ -370,25 +381,31 @@ class Calls:
             request, 200, self._now(), headers=[("Content-Type", SDP)], body=answer.encode()
         )
         self._respond(received.key, response)
-        caller = self._caller_of.get(leg.call_id)
-        if caller is None or caller.state is CallerState.ENDED:
-            return
         held = leg.call_id in self._held
         if agreement.remote_hold and not held:
             self._held.add(leg.call_id)
-            if caller.bridge is not None:
-                caller.bridge.close()
-                caller.bridge = None
-            self._hold(caller)
             self.notices.put_nowait(CallHeld(call_id=leg.call_id, agent_id=leg.agent_id))
         elif not agreement.remote_hold and held:
             self._held.discard(leg.call_id)
-            if caller.state is CallerState.BRIDGED and caller.bridge is None:
-                if caller.playback is not None:
-                    caller.playback.stop()
-                    caller.playback = None
-                caller.bridge = Bridge(caller.media, leg.media)
             self.notices.put_nowait(CallRetrieved(call_id=leg.call_id))
+
+    def _follow_hold(self, job: CallOnHold) -> None:
+        """The caller's media follows the core: music on hold while held, the bridge after."""
+        caller = self._caller_of.get(job.call_id)
+        if caller is None or caller.state is not CallerState.BRIDGED:
+            return
+        if job.held and caller.bridge is not None:
+            caller.bridge.close()
+            caller.bridge = None
+            self._hold(caller)
+        elif not job.held and caller.bridge is None:
+            leg = self.phones.answered_leg(job.call_id)
+            if leg is None:
+                return
+            if caller.playback is not None:
+                caller.playback.stop()
+                caller.playback = None
+            caller.bridge = Bridge(caller.media, leg.media)
 
     def ack(self, request: Request) -> None:
         """An ACK no transaction took: for one of our 2xx (RFC 3261 §13.3.1.4)."""
@@ -555,11 +572,10 @@ class Calls:
             return
         if leg.state is not AgentLegState.ANSWERED:
             return
-        if action.call_id not in self._held:  # on hold already: bridged when taken off
-            if caller.playback is not None:
-                caller.playback.stop()
-                caller.playback = None
-            caller.bridge = Bridge(caller.media, leg.media)
+        if caller.playback is not None:
+            caller.playback.stop()
+            caller.playback = None
+        caller.bridge = Bridge(caller.media, leg.media)
         caller.move(CallerInput.CONNECTED)
         leg.move(AgentInput.CONNECTED)
         log.info("call %s bridged to %s's phone", caller.call_id, leg.agent_id)

@@ -371,3 +371,39 @@ async def test_calls_still_up_when_the_server_stops_are_hung_up(
         finally:
             caller.close()
             caller_media.close()
+
+
+async def test_hold_from_the_desktop_plays_music_to_the_caller_until_unhold(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with centre_with_phone(database_url, tmp_path) as (centre, agent_phone, agent_media):
+        caller, caller_media, to_caller_leg, _ = await bridged_call(
+            centre, agent_phone, agent_media
+        )
+        ann = centre.client(token("agent", "ann"))
+        try:
+
+            async def talking() -> bool:
+                calls = await live_calls(centre)
+                return bool(calls and calls[0]["state"] == "connected")
+
+            await eventually(talking)
+            call_id = (await live_calls(centre))[0]["id"]
+            assert (await ann.post(f"/v1/calls/{call_id}/hold")).status_code == 200
+            music = set(PromptCache().frames("moh", Codec.PCMU))
+            caller_media.packets.clear()
+            await eventually(lambda: any(p in music for p in payloads(caller_media)))
+            assert (await ann.post(f"/v1/calls/{call_id}/unhold")).status_code == 200
+            agent_media.packets.clear()
+
+            async def talked() -> bool:
+                caller_media.send_audio(CALLER_VOICE, to_caller_leg)
+                await asyncio.sleep(0.02)
+                return CALLER_VOICE in payloads(agent_media)
+
+            await eventually(talked)
+            assert (await caller.hang_up()).status == 200
+        finally:
+            await ann.aclose()
+            caller.close()
+            caller_media.close()

@@ -28,7 +28,6 @@ from peers.sipp import (
     Builtin,
     Direction,
     SippStep,
-    Transport,
     parse_errors,
     parse_screen,
     parse_statistics,
@@ -358,34 +357,6 @@ async def test_the_caller_reaches_an_agent_phone_and_hangs_up(sipp: None) -> Non
     assert agent.successful == 1, agent.explain()
     assert agent.received("ACK") == agent.received("BYE") == 1
     assert agent.sent("BYE") == 0
-
-
-async def test_an_agent_phone_hangs_up_when_its_talk_time_is_over(sipp: None) -> None:
-    async with await start_sipp("agent_answer", variables={"talk_ms": 300}) as agents:
-        caller = await run_sipp(
-            "caller", agents.address, service="100", variables={"talk_ms": 5000}, timeout=5
-        )
-        agent = await agents.stop()
-    assert caller.ok, caller.explain()
-    assert (caller.received("BYE"), caller.sent("BYE")) == (1, 0)
-    assert (agent.sent("BYE"), agent.received("200")) == (1, 1), agent.explain()
-
-
-async def test_the_caller_and_an_agent_phone_talk_over_tcp(sipp: None) -> None:
-    async with await start_sipp(
-        "agent_answer", transport=Transport.TCP, variables={"talk_ms": 200}
-    ) as agents:
-        caller = await run_sipp(
-            "caller",
-            agents.address,
-            transport=Transport.TCP,
-            service="100",
-            variables={"talk_ms": 3000},
-            timeout=5,
-        )
-        agent = await agents.stop()
-    assert caller.ok, caller.explain()
-    assert (caller.received("BYE"), agent.sent("BYE")) == (1, 1), agent.explain()
 
 
 async def test_an_agent_phone_can_keep_answering_calls_at_a_rate(sipp: None) -> None:

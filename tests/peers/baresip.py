@@ -34,9 +34,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import re
 import shutil
 import signal
+import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ from enum import Enum
 from pathlib import Path
 from types import TracebackType
 
-from peers import LOOPBACK, free_port, require_binary
+from peers import LOOPBACK, require_binary
 
 MODULE_DIRS = (
     Path("/usr/lib/baresip/modules"),
@@ -308,6 +310,31 @@ class BaresipPhone:
             self._changed.notify_all()
 
 
+def sip_listen_port() -> int:
+    """A port for baresip's SIP listeners: UDP and TCP on it, and TLS (TCP) on the next.
+
+    Taken below the kernel's ephemeral range (32768-60999 here) and above the
+    media ports' default (16384 up), so that an outgoing connection of another
+    process cannot take it between this check and baresip's bind.
+    """
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(10_000, 16_000, 2)
+        try:
+            with (
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tls,
+            ):
+                udp.bind((LOOPBACK, port))
+                tcp.bind((LOOPBACK, port))
+                tls.bind((LOOPBACK, port + 1))
+        except OSError:
+            continue
+        return port
+    raise OSError("no port free for baresip's SIP listeners")
+
+
 async def baresip_phone(
     account: Account, *, port: int | None = None, workdir: Path | None = None
 ) -> BaresipPhone:
@@ -320,7 +347,7 @@ async def baresip_phone(
     folder = Path(tempfile.mkdtemp(prefix="baresip-")) if workdir is None else workdir
     folder.mkdir(parents=True, exist_ok=True)
     phone = BaresipPhone(
-        account, port=free_port() if port is None else port, workdir=folder, keep_workdir=keep
+        account, port=sip_listen_port() if port is None else port, workdir=folder, keep_workdir=keep
     )
     await phone.start()
     return phone

@@ -284,7 +284,7 @@ class Calls:
         elif request.method == "INVITE":
             self._invite(received)
         else:  # a BYE or INFO outside any dialog (RFC 3261 §12.2.2)
-            self._respond(received.key, response_to(request, 481, to_tag=_tag(received)))
+            self._respond(received.key, response_to(request, 481, to_tag=received.key.to_tag))
 
     def _invite(self, received: RequestReceived) -> None:
         request, key = received.request, received.key
@@ -293,7 +293,7 @@ class Calls:
         start = None if self.flow is None else self.flow.start_node(dnis)
         queue = QueueId(dnis) if start is None and dnis in self._queues() else None
         if start is None and queue is None:
-            self._respond(key, response_to(request, 404, to_tag=_tag(received)))
+            self._respond(key, response_to(request, 404, to_tag=received.key.to_tag))
             return
         content = request.headers.content_type()
         if not request.body or content is None or content.essence != SDP:
@@ -306,7 +306,7 @@ class Calls:
             self._refuse_offer(received, "Not Acceptable Here")
             return
         except SdpError as error:
-            bad = response_to(request, 400, f"Bad SDP: {error}"[:80], to_tag=_tag(received))
+            bad = response_to(request, 400, f"Bad SDP: {error}"[:80], to_tag=received.key.to_tag)
             self._respond(key, bad)
             return
         answer = _Answer(
@@ -317,18 +317,18 @@ class Calls:
 
     def _refuse_offer(self, received: RequestReceived, reason: str) -> None:
         # RFC 3261 §21.4.26, RFC 3264 §6: 488, with what we would take.
-        response = response_to(received.request, 488, reason, to_tag=_tag(received))
+        response = response_to(received.request, 488, reason, to_tag=received.key.to_tag)
         response.headers.add("Accept", SDP)
         self._respond(received.key, response)
 
     def _cancelled(self, received: RequestReceived) -> None:
         """RFC 3261 §9.2: 200 to the CANCEL; 487 to the INVITE if it is not answered yet."""
-        self._respond(received.key, response_to(received.request, 200, to_tag=_tag(received)))
+        self._respond(received.key, response_to(received.request, 200, to_tag=received.key.to_tag))
         invite = received.cancels
         pending = None if invite is None else self._pending.pop(invite, None)
         if invite is not None and pending is not None:
             request = pending.received.request
-            self._respond(invite, response_to(request, 487, to_tag=_tag(pending.received)))
+            self._respond(invite, response_to(request, 487, to_tag=pending.received.key.to_tag))
 
     def _in_dialog(self, received: RequestReceived) -> None:
         request = received.request
@@ -422,7 +422,7 @@ class Calls:
             media = await MediaLeg.open(ports=self.ports, pacer=self.pacer, continuous=True)
         except Exception as error:  # PortsExhausted and socket errors: no audio, no call
             log.warning("no media leg for a call: %s", error)
-            self._respond(received.key, response_to(request, 503, to_tag=_tag(received)))
+            self._respond(received.key, response_to(request, 503, to_tag=received.key.to_tag))
             return
         session = LocalSession(address=self.host)
         now = self._now()
@@ -690,8 +690,3 @@ def _relayed_digit(request: Request) -> str | None:
             if len(digit) == 1 and digit in "0123456789*#ABCD":
                 return digit
     return None
-
-
-def _tag(received: RequestReceived) -> str:
-    """A To tag for a final response, the same for every retransmission of the request."""
-    return received.key.branch.removeprefix("z9hG4bK")[-20:].replace(".", "") or "acd"

@@ -49,6 +49,7 @@ from ivr.sip.registrar import (
 )
 from ivr.sip.throttle import Admission, FailureThrottle
 from ivr.sip.transaction_outputs import Peer
+from ivr.sip.transactions import server_key
 from ivr.sip.uri import SipUri
 
 
@@ -116,16 +117,16 @@ class Registrations:
             if verdict.outcome.counts_as_failure:
                 self.throttle.record_failure(peer.host, now)
             status = verdict.status or 401
-            response = response_to(request, status, to_tag=_tag(request))
+            response = response_to(request, status, to_tag=_to_tag(request))
             for challenge in verdict.challenges:
                 response.headers.add(verdict.header_name, challenge)
             return Answer(response)
         account = self._accounts.by_username(verdict.username or "")
         to = request.to_address
         if account is None or to is None or not isinstance(to.uri, SipUri):
-            return Answer(response_to(request, 403, "Not your address", to_tag=_tag(request)))
+            return Answer(response_to(request, 403, "Not your address", to_tag=_to_tag(request)))
         if to.uri.user != account.username:
-            return Answer(response_to(request, 403, "Not your address", to_tag=_tag(request)))
+            return Answer(response_to(request, 403, "Not your address", to_tag=_to_tag(request)))
         try:
             registration = _registration(request, peer, _aor(to.uri))
         except (ParseError, ValueError) as error:
@@ -133,13 +134,13 @@ class Registrations:
         result = self.registrar.register(registration, now)
         if result.outcome is not RegisterOutcome.OK:
             response = response_to(
-                request, result.status, result.outcome.phrase, to_tag=_tag(request)
+                request, result.status, result.outcome.phrase, to_tag=_to_tag(request)
             )
             if result.min_expires is not None:
                 response.headers.add("Min-Expires", str(result.min_expires))
             return Answer(response)
         self._aor_of[account.agent_id] = registration.aor
-        response = response_to(request, 200, "OK", to_tag=_tag(request))
+        response = response_to(request, 200, "OK", to_tag=_to_tag(request))
         for binding in result.bindings:
             response.headers.add("Contact", binding.contact_value(now))
         return Answer(response, self._notices(account.agent_id, result.changes, now))
@@ -223,8 +224,6 @@ def _registration(request: Request, peer: Peer, aor: AddressOfRecord) -> Registr
     )
 
 
-def _tag(request: Request) -> str:
-    """A To tag for a final response, stable per request so retransmissions match."""
-    via = request.top_via
-    branch = via.branch if via is not None else None
-    return (branch or request.call_id or "x")[-16:].replace(".", "")
+def _to_tag(request: Request) -> str:
+    key = server_key(request)
+    return "acd" if key is None else key.to_tag

@@ -161,7 +161,7 @@ class Switchboard:
         rejection = check_request(request, supported=(), methods=ALLOWED, accept=ACCEPTED_BODIES)
         if rejection is not None:
             status, reason = rejection
-            response = response_to(request, status, reason, to_tag=_tag(received))
+            response = response_to(request, status, reason, to_tag=received.key.to_tag)
             for name, value in rejection.headers:
                 response.headers.add(name, value)
             self._respond(received, response)
@@ -180,27 +180,27 @@ class Switchboard:
             and request.to_address is not None
             and (request.to_address.tag is None and not self._taking_calls())
         ):
-            response = response_to(request, 503, "Not taking calls", to_tag=_tag(received))
+            response = response_to(request, 503, "Not taking calls", to_tag=received.key.to_tag)
             response.headers.add("Retry-After", "30")
             self._respond(received, response)
         elif method in CALL_METHODS or (method == "CANCEL" and received.cancels is not None):
             self.calls.request(received)
         elif method == "CANCEL":  # the layer found no INVITE for it (RFC 3261 §9.2)
-            self._respond(received, response_to(request, 481, to_tag=_tag(received)))
+            self._respond(received, response_to(request, 481, to_tag=received.key.to_tag))
         else:
             status = 405 if method in ALLOWED else 501
-            response = response_to(request, status, to_tag=_tag(received))
+            response = response_to(request, status, to_tag=received.key.to_tag)
             response.headers.add("Allow", ", ".join(ALLOWED))
             self._respond(received, response)
 
     def _options(self, received: RequestReceived) -> None:
         """RFC 3261 §11.2: what we are able to do; 503 while we take no calls (a drain)."""
         if self._taking_calls():
-            response = response_to(received.request, 200, to_tag=_tag(received))
+            response = response_to(received.request, 200, to_tag=received.key.to_tag)
             response.headers.add("Allow", ", ".join(ALLOWED))
             response.headers.add("Accept", "application/sdp")
         else:
-            response = response_to(received.request, 503, "Draining", to_tag=_tag(received))
+            response = response_to(received.request, 503, "Draining", to_tag=received.key.to_tag)
             response.headers.add("Retry-After", "30")
         response.headers.add("Server", SERVER_NAME)
         self._respond(received, response)
@@ -221,8 +221,3 @@ def _call_ids() -> Callable[[], CallId]:
     """Call ids for a switchboard without a server to number its calls (tests)."""
     numbers = itertools.count(1)
     return lambda: CallId(f"sip-{next(numbers)}")
-
-
-def _tag(received: RequestReceived) -> str:
-    """A To tag for our final response, the same for every retransmission of the request."""
-    return received.key.branch.removeprefix("z9hG4bK")[-20:].replace(".", "") or "acd"

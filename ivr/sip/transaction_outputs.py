@@ -96,6 +96,11 @@ class TransactionKey:
     method: str
     sent_by: str = ""  # the server's view of the client's top Via sent-by, lower case
 
+    @property
+    def to_tag(self) -> str:
+        """A To tag for our final response to this request: the same for each retransmission."""
+        return self.branch.removeprefix("z9hG4bK")[-20:].replace(".", "") or "acd"
+
 
 # -- outputs ------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ with ``FarEnd`` RTP sockets, and media is checked by payload.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,16 @@ async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> None:
 
 async def live_calls(centre: Running) -> list[dict[str, Any]]:
     return list((await centre.admin.get("/v1/calls")).json())
+
+
+def call_in_state(centre: Running, state: str) -> Callable[[], Awaitable[bool]]:
+    """For ``eventually``: whether the one live call is in ``state``."""
+
+    async def check() -> bool:
+        calls = await live_calls(centre)
+        return bool(calls and calls[0]["state"] == state)
+
+    return check
 
 
 @asynccontextmanager
@@ -322,12 +332,7 @@ async def test_the_agents_phone_puts_the_caller_on_hold_and_back_by_re_invite(
                 agent_phone.send(agent_phone._in_dialog("ACK", cseq=cseq))
                 return answer
 
-            async def on_hold() -> bool:
-                return bool((await live_calls(centre))[0]["state"] == "held")
-
-            async def talking() -> bool:
-                return bool((await live_calls(centre))[0]["state"] == "connected")
-
+            on_hold, talking = call_in_state(centre, "held"), call_in_state(centre, "connected")
             await eventually(talking)  # bridged: the core has connected the call
             held = await reinvite("sendonly", 9100)
             assert held.status == 200 and b"a=recvonly" in held.body  # RFC 3264 §6.1
@@ -359,12 +364,7 @@ async def test_calls_still_up_when_the_server_stops_are_hung_up(
     async with centre_with_phone(database_url, tmp_path) as (centre, agent_phone, agent_media):
         caller, caller_media, _, _ = await bridged_call(centre, agent_phone, agent_media)
         try:
-
-            async def talking() -> bool:
-                calls = await live_calls(centre)
-                return bool(calls and calls[0]["state"] == "connected")
-
-            await eventually(talking)
+            await eventually(call_in_state(centre, "connected"))
             await centre.stop()  # the server goes away with the call up
             assert (await caller.incoming("BYE")).method == "BYE"
             assert (await agent_phone.incoming("BYE")).method == "BYE"
@@ -382,12 +382,7 @@ async def test_hold_from_the_desktop_plays_music_to_the_caller_until_unhold(
         )
         ann = centre.client(token("agent", "ann"))
         try:
-
-            async def talking() -> bool:
-                calls = await live_calls(centre)
-                return bool(calls and calls[0]["state"] == "connected")
-
-            await eventually(talking)
+            await eventually(call_in_state(centre, "connected"))
             call_id = (await live_calls(centre))[0]["id"]
             assert (await ann.post(f"/v1/calls/{call_id}/hold")).status_code == 200
             music = set(PromptCache().frames("moh", Codec.PCMU))

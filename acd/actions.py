@@ -16,6 +16,7 @@ class OfferCall:
     agent_id: AgentId
     deadline: float
     consult_from: AgentId | None = None  # None: the caller; else the agent who consults
+    callback_number: str | None = None  # a callback task: nobody waits, call this number
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,10 +30,16 @@ class RetractOffer:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectCall:
-    """Bridge the caller to the agent who accepted, or who took the caller over."""
+    """Bridge the caller to the agent who accepted, or who took the caller over.
+
+    For a callback task (``callback_number`` set) there is no caller yet: call the
+    number and bridge the agent to whoever answers, then say ``CallbackAnswered``
+    (or ``CallbackFailed``).
+    """
 
     call_id: CallId
     agent_id: AgentId
+    callback_number: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

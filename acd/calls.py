@@ -26,6 +26,7 @@ class Call:
         "armed",
         "arrived_at",
         "asked_priority",
+        "callback_number",
         "connected_at",
         "consult",
         "customer_id",
@@ -80,6 +81,7 @@ class Call:
         self.customer_id = customer_id
         self.dedicated_agent = dedicated_agent
         self.data = data
+        self.callback_number: str | None = None  # where to call back, once it is a callback
         self.state = CallState.ARRIVED
         self.arrived_at = now
         # First entry into a queue; kept across overflow, reset by a blind transfer.

@@ -92,6 +92,9 @@ class CallArrived:
     customer_id: CustomerId | None = None
     dedicated_agent: AgentId | None = None  # the customer's one-to-one representative (CRM)
     data: Mapping[str, str] = field(default_factory=lambda: _NO_DATA)
+    # Set: nobody is on the line; a callback to this number was booked (in the IVR
+    # menu) and enters the queue as a callback task.
+    callback_number: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,6 +147,31 @@ class CallSelfServed:
     """A waiting caller left the queue for self-service or a callback."""
 
     call_id: CallId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackRequested:
+    """A waiting caller asked to be called back at ``number`` and left the line; the
+    request keeps the call's place in the queue."""
+
+    call_id: CallId
+    number: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackAnswered:
+    """The customer answered the call back placed for the agent who took the task."""
+
+    call_id: CallId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackFailed:
+    """The call back did not reach the customer (``reason``: no_answer, busy, unreachable,
+    agent_gave_up...): the task ends."""
+
+    call_id: CallId
+    reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -219,6 +247,9 @@ Command = (
     | CallerHungUp
     | AgentHungUp
     | CallSelfServed
+    | CallbackRequested
+    | CallbackAnswered
+    | CallbackFailed
     | CallTransferred
     | ConsultStarted
     | ConsultCancelled

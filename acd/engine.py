@@ -45,6 +45,9 @@ from acd.commands import (
     AgentWentNotReady,
     AgentWentReady,
     CallArrived,
+    CallbackAnswered,
+    CallbackFailed,
+    CallbackRequested,
     CallerHungUp,
     CallHeld,
     CallRetrieved,
@@ -65,6 +68,7 @@ from acd.errors import CommandRejected
 from acd.ids import AgentId, CallId, CustomerId, QueueId
 from acd.ledger import IN_QUEUE, Step
 from acd.queues import QueueRuntime, enrol
+from acd.routing import check_callback_number
 from acd.states import CALL_TRANSITIONS, AgentState, AgentStatus, CallState, Outcome, Trigger
 from acd.timers import TimerKind
 from acd.transfers import Transfers
@@ -96,6 +100,9 @@ class Engine(Transfers):
             CallerHungUp: self._caller_hung_up,
             AgentHungUp: self._agent_hung_up,
             CallSelfServed: self._call_self_served,
+            CallbackRequested: self._callback_requested,
+            CallbackAnswered: self._callback_answered,
+            CallbackFailed: self._callback_failed,
             CallTransferred: self._call_transferred,
             ConsultStarted: self._consult_started,
             ConsultCancelled: self._consult_cancelled,
@@ -359,6 +366,12 @@ class Engine(Transfers):
         if call.state in (CallState.CONNECTED, CallState.HELD):
             self._hang_up(call, now, "caller_hung_up")
             return
+        if call.state not in IN_QUEUE:  # a callback task: nobody is on the line
+            raise CommandRejected(
+                "no_caller",
+                f"call {call.id} is a callback: no caller on the line",
+                call.state.value,
+            )
         assert call.enqueued_at is not None
         waited = now - call.enqueued_at
         short = waited < call.queue.config.short_abandon_seconds
@@ -367,6 +380,9 @@ class Engine(Transfers):
 
     def _agent_hung_up(self, cmd: AgentHungUp, now: float) -> None:
         call = self._require_call(cmd.call_id)
+        if call.state is CallState.DIALING:  # gave up before the customer answered
+            self._callback_not_reached(call, now, "agent_hung_up")
+            return
         if call.state not in (CallState.CONNECTED, CallState.HELD):
             raise CommandRejected(
                 "wrong_state", f"call {call.id} is not connected", call.state.value
@@ -378,6 +394,54 @@ class Engine(Transfers):
         if call.state not in IN_QUEUE:
             raise CommandRejected("wrong_state", f"call {call.id} is not waiting", call.state.value)
         self._leave_queue(call, Outcome.SELF_SERVED, now, "self_service")
+
+    # == callbacks ======================================================================
+
+    def _callback_requested(self, cmd: CallbackRequested, now: float) -> None:
+        """The caller becomes a callback task in the same place: same waiting-list entry
+        (priority, enqueue time, order), the same relaxation; no more announcements or
+        overflow (nobody is on the line to hear them or to be sent elsewhere)."""
+        call = self._require_call(cmd.call_id)
+        if call.state not in IN_QUEUE:
+            raise CommandRejected("wrong_state", f"call {call.id} is not waiting", call.state.value)
+        check_callback_number(cmd.number)
+        res = call.reservation
+        if res is not None:  # ringing an agent for the caller: that offer is withdrawn
+            self._actions.append(
+                RetractOffer(reservation_id=res.id, call_id=call.id, agent_id=res.agent.id)
+            )
+            self._withdraw_offer(res, Trigger.CANCEL, now)
+        for kind in (TimerKind.REVIEW, TimerKind.WAIT_OVERFLOW):
+            timer = call.timers.pop(kind, None)
+            if timer is not None:
+                timer.cancel()
+        call.callback_number = cmd.number
+        call.queue.reneging.left_queue(now - call.entered_queue_at, gave_up=True)
+        self._call_event(
+            call, Trigger.CALLBACK, now, reason="callback_requested", callback_number=cmd.number
+        )
+        if res is not None:  # it was ringing: back to its place, or to a free agent
+            self._route(call, now)
+
+    def _callback_answered(self, cmd: CallbackAnswered, now: float) -> None:
+        call = self._require_call(cmd.call_id)
+        self._require_call_state(call, CallState.DIALING)
+        call.connected_at = now
+        self._call_event(call, Trigger.REACH, now)
+
+    def _callback_failed(self, cmd: CallbackFailed, now: float) -> None:
+        call = self._require_call(cmd.call_id)
+        self._require_call_state(call, CallState.DIALING)
+        self._callback_not_reached(call, now, cmd.reason or "not_reached")
+
+    def _callback_not_reached(self, call: Call, now: float, reason: str) -> None:
+        """The callback task ends without a talk; its agent wraps up as after a call."""
+        agent = call.agent
+        assert agent is not None
+        del self._calls[call.id]
+        call.ended_at = now
+        self._call_event(call, Trigger.LEAVE, now, outcome=Outcome.CALLBACK_FAILED, reason=reason)
+        self._end_leg(agent, now, reason)
 
     def _hang_up(self, call: Call, now: float, reason: str) -> None:
         """The call ends, and with it every agent's part in it."""

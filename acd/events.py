@@ -27,6 +27,7 @@ class CallStateChanged:
     agent_id: AgentId | None = None
     reason: str | None = None
     customer_id: CustomerId | None = None  # set on the call's first event (from_state None)
+    callback_number: str | None = None  # set when the call becomes a callback task
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +58,7 @@ class ReservationStateChanged:
     agent_id: AgentId
     from_state: ReservationState | None
     to_state: ReservationState
+    callback_number: str | None = None  # an offer of a callback task: the number to call
 
 
 Event = CallStateChanged | AgentStateChanged | ReservationStateChanged

@@ -32,6 +32,15 @@ What counts when:
   the answered calls of the queue the call ended in. An agent handles a call
   when they answer it or take it over from a colleague; answering a
   consultation is not handling a call.
+* Callbacks (a waiting caller who asked to be called back, or a booking from
+  the IVR menu) are the same call: one offered call, with one outcome. The
+  request is never an abandon. The wait runs from the first QUEUED (or
+  CALLBACK_QUEUED, for a booking) to the agent taking the task (DIALING), the
+  moment a caller's wait ends when the agent answers; the ring is that
+  offer's. Reached (DIALING → CONNECTED), it is ANSWERED, with talk from the
+  customer's answer; not reached, it is CALLBACK_FAILED, counted in
+  ``callback_failed`` and in offered, in no other figure. ``callbacks``
+  counts the calls that were callback tasks, whatever their outcome.
 * A call closed as INTERRUPTED after a restart (its fate unknown) is counted
   in ``interrupted`` and in no other figure, offered included.
 
@@ -56,6 +65,9 @@ _QUEUED = CallState.QUEUED
 _OFFERED = CallState.OFFERED
 _CONNECTED = CallState.CONNECTED
 _HELD = CallState.HELD
+_CALLBACK_QUEUED = CallState.CALLBACK_QUEUED
+_CALLBACK_OFFERED = CallState.CALLBACK_OFFERED
+_DIALING = CallState.DIALING
 _ENDED = CallState.ENDED
 _IDLE = AgentState.IDLE
 _TALKING = AgentState.TALKING
@@ -71,13 +83,16 @@ _CONSULT = "consult"
 class CallKpis:
     """Call-side figures of one queue, or of all queues together."""
 
-    offered: int  # every outcome: answered + abandoned + short + overflowed + blocked + self-served
+    offered: int  # every outcome but interrupted: answered + abandoned + short + overflowed +
+    # blocked + self-served + callback failed
     answered: int
     abandoned: int  # excluding short abandons
     short_abandoned: int
     overflowed: int
     blocked: int
     self_served: int
+    callback_failed: int  # callback tasks whose customer was not reached
+    callbacks: int  # calls that were callback tasks (any outcome; reached ones are answered)
     answered_within_sl: int
     service_level: float | None  # answered within the queue's X s ÷ offered
     asa_seconds: float | None  # queue time of answered calls ÷ answered
@@ -143,6 +158,7 @@ class _CallTally:
 
     __slots__ = (
         "blind",
+        "callback",
         "connected_at",
         "hold",
         "offered_at",
@@ -167,6 +183,7 @@ class _CallTally:
         self.hold = 0.0
         self.blind = False  # transferred blind, at least once
         self.warm = False
+        self.callback = False  # was a callback task
 
 
 class _QueueTally:
@@ -180,6 +197,8 @@ class _QueueTally:
         "answered",
         "blind",
         "blocked",
+        "callback_failed",
+        "callbacks",
         "hold",
         "in_sl",
         "interrupted",
@@ -196,6 +215,7 @@ class _QueueTally:
     def __init__(self) -> None:
         self.answered = self.abandoned = self.short_abandoned = 0
         self.overflowed = self.blocked = self.self_served = 0
+        self.callback_failed = self.callbacks = 0
         self.in_sl = self.placed = self.blind = self.warm = self.interrupted = 0
         self.answer_wait = self.abandon_wait = self.max_wait = 0.0
         self.talk = self.hold = self.acw = self.ring = 0.0
@@ -216,6 +236,7 @@ class _QueueTally:
             + self.overflowed
             + self.blocked
             + self.self_served
+            + self.callback_failed
         )
         return CallKpis(
             offered=offered,
@@ -225,6 +246,8 @@ class _QueueTally:
             overflowed=self.overflowed,
             blocked=self.blocked,
             self_served=self.self_served,
+            callback_failed=self.callback_failed,
+            callbacks=self.callbacks,
             answered_within_sl=self.in_sl,
             service_level=_ratio(self.in_sl, offered),
             asa_seconds=_ratio(self.answer_wait, answered),
@@ -358,12 +381,16 @@ class KpiFold:
                 call.queued_at = at
             elif event.reason == _BLIND:
                 call.blind = True
-        elif to_state is _OFFERED:
+        elif to_state is _OFFERED or to_state is _CALLBACK_OFFERED:
             call.offered_at = at
             if call.placed is None:
                 call.placed = call.queued_at is not None and at > call.queued_at
-        elif to_state is _CONNECTED:
-            if call.connected_at is None:
+        elif to_state is _CALLBACK_QUEUED:
+            call.callback = True
+            if call.queued_at is None:  # booked: it queues as a callback task
+                call.queued_at = at
+        elif to_state is _CONNECTED or to_state is _DIALING:
+            if call.connected_at is None:  # a callback's wait ends when the agent takes it
                 call.connected_at = at
                 if call.offered_at is not None:
                     call.ring = at - call.offered_at
@@ -392,6 +419,7 @@ class KpiFold:
             tally.placed += 1
         tally.blind += call.blind
         tally.warm += call.warm
+        tally.callbacks += call.callback
         if outcome is Outcome.ANSWERED:
             connected_at = call.connected_at if call.connected_at is not None else at
             wait = connected_at - queued_at if queued_at is not None else 0.0
@@ -415,6 +443,8 @@ class KpiFold:
             tally.blocked += 1
         elif outcome is Outcome.SELF_SERVED:
             tally.self_served += 1
+        elif outcome is Outcome.CALLBACK_FAILED:
+            tally.callback_failed += 1  # KPIS.md: not an abandon; offered, not answered
         else:  # a call must leave with exactly one outcome (ARCHITECTURE.md, call model)
             raise ValueError(f"call {event.call_id} ended without an outcome (seq {event.seq})")
 

@@ -45,6 +45,10 @@ from acd.states import (
 from acd.timers import TimerKind, Timers
 
 IN_QUEUE = frozenset({CallState.QUEUED, CallState.OFFERED})  # waiting, or ringing an agent
+# A callback task waiting in a queue, or offered: it counts in the queue's size and holds
+# a place in its waiting lists like a caller, but nobody is on the line.
+CALLBACK_WAITING = frozenset({CallState.CALLBACK_QUEUED, CallState.CALLBACK_OFFERED})
+WAITING = IN_QUEUE | CALLBACK_WAITING
 
 
 class Step:
@@ -124,6 +128,7 @@ class Ledger:
         *,
         outcome: Outcome | None = None,
         reason: str | None = None,
+        callback_number: str | None = None,
     ) -> None:
         """Move the call by ``trigger`` and say so; no trigger: the call is new."""
         old: CallState | None = None
@@ -149,6 +154,7 @@ class Ledger:
                 agent_id=None if agent is None else agent.id,
                 reason=reason,
                 customer_id=customer_id,
+                callback_number=callback_number,
             )
         )
 
@@ -255,6 +261,7 @@ class Ledger:
                 agent_id=res.agent.id,
                 from_state=old,
                 to_state=res.state,
+                callback_number=res.callback_number,
             )
         )
 

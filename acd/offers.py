@@ -15,7 +15,17 @@ if TYPE_CHECKING:
 
 
 class Reservation:
-    __slots__ = ("agent", "call", "consult", "deadline", "id", "offered_at", "state", "timer")
+    __slots__ = (
+        "agent",
+        "call",
+        "callback_number",
+        "consult",
+        "deadline",
+        "id",
+        "offered_at",
+        "state",
+        "timer",
+    )
 
     def __init__(
         self,
@@ -25,6 +35,7 @@ class Reservation:
         now: float,
         deadline: float,
         consult: Consult | None = None,
+        callback_number: str | None = None,
     ) -> None:
         self.id = reservation_id
         self.call = call
@@ -35,3 +46,4 @@ class Reservation:
         self.timer: Timer | None = None
         # Set when the offer is a consultation: the call stays with its agent meanwhile.
         self.consult = consult
+        self.callback_number = callback_number  # set when the offer is of a callback task

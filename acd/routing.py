@@ -23,6 +23,7 @@ keeps the outcome ANSWERED however it leaves.
 
 from __future__ import annotations
 
+import re
 from bisect import insort
 
 from acd.actions import ConnectCall, OfferCall, RejectCall, RetractOffer, TransferToSite
@@ -35,8 +36,18 @@ from acd.ids import AgentId, QueueId, ReservationId
 from acd.ledger import IN_QUEUE, Ledger
 from acd.offers import Reservation
 from acd.queues import QueueRuntime
-from acd.states import AgentState, AgentStatus, Outcome, ReservationState, Trigger
+from acd.states import AgentState, AgentStatus, CallState, Outcome, ReservationState, Trigger
 from acd.timers import TimerKind
+
+_CALLABLE = re.compile(r"\+?[0-9]{3,20}")  # a number we can dial (and put in a SIP URI)
+
+
+def check_callback_number(number: str) -> None:
+    """Refuse a callback number that is not 3-20 digits (an optional leading +)."""
+    if not _CALLABLE.fullmatch(number):
+        raise CommandRejected(
+            "invalid_number", f"callback number {number!r}: 3-20 digits, an optional leading +"
+        )
 
 
 class Routing(Ledger):
@@ -57,6 +68,8 @@ class Routing(Ledger):
                 raise CommandRejected(
                     "invalid_call", f"skill {skill}: level {level} is outside 1-10"
                 )
+        if cmd.callback_number is not None:
+            check_callback_number(cmd.callback_number)
         call = Call(
             call_id=cmd.call_id,
             queue=queue,
@@ -71,10 +84,11 @@ class Routing(Ledger):
             dedicated_agent=cmd.dedicated_agent,
             data=cmd.data,
         )
+        call.callback_number = cmd.callback_number
         self._calls[call.id] = call
         self._call_event(call, None, now)
         if self._disaster_site is not None:
-            self._send_to_site(call, self._disaster_site, now, "disaster_mode")
+            self._send_away(call, self._disaster_site, now, "disaster_mode")
             return
         self._admit(call, queue, now)
 
@@ -86,7 +100,7 @@ class Routing(Ledger):
         if refusal is not None:
             reason, target = refusal
             if target is not None and target.site is not None:
-                self._send_to_site(call, target.site, now, reason)
+                self._send_away(call, target.site, now, reason)
             elif target is not None and self._can_move_to(call, target.queue):
                 assert target.queue is not None
                 self._admit(call, self._queues[target.queue], now)
@@ -95,8 +109,20 @@ class Routing(Ledger):
                 self._end_call(call, Outcome.BLOCKED, now, reason)
             return
         call.enqueued_at = now
-        self._place(call, queue, now, Trigger.ADMIT, None)
+        if call.callback_number is None:
+            self._place(call, queue, now, Trigger.ADMIT, None)
+        else:  # a booking from the IVR menu: a callback task from the start
+            self._place(call, queue, now, Trigger.CALLBACK, "callback_booked", call.callback_number)
         self._route(call, now, affinity=True)
+
+    def _send_away(self, call: Call, site: str, now: float, reason: str) -> None:
+        """A new call goes to another site; a callback booking can't (nobody is on the
+        line to transfer), so it is refused instead, counted as blocked."""
+        if call.callback_number is None:
+            self._send_to_site(call, site, now, reason)
+        else:
+            self._actions.append(RejectCall(call_id=call.id, reason=reason))
+            self._end_call(call, Outcome.BLOCKED, now, reason)
 
     def _refusal(self, call: Call, queue: QueueRuntime) -> tuple[str, Target | None] | None:
         config = queue.config
@@ -115,7 +141,13 @@ class Routing(Ledger):
         return queue_id is not None and queue_id in self._queues and queue_id not in call.visited
 
     def _place(
-        self, call: Call, queue: QueueRuntime, now: float, trigger: Trigger, reason: str | None
+        self,
+        call: Call,
+        queue: QueueRuntime,
+        now: float,
+        trigger: Trigger,
+        reason: str | None,
+        callback_number: str | None = None,
     ) -> None:
         """Put the call in ``queue`` at the relaxation level its wait so far has earned,
         with the queue's priority unless the call came with its own."""
@@ -128,7 +160,7 @@ class Routing(Ledger):
         call.profile = None
         self._catch_up(call, now)
         queue.size += 1
-        self._call_event(call, trigger, now, reason=reason)
+        self._call_event(call, trigger, now, reason=reason, callback_number=callback_number)
 
     def _catch_up(self, call: Call, now: float) -> None:
         """Bring the call's requirements to the relaxation level its wait so far has earned.
@@ -235,8 +267,9 @@ class Routing(Ledger):
         if not call.armed:  # first wait in this queue
             call.armed = True
             self._arm_queue_timers(call, now)
-            self._review(call, now)
-        elif TimerKind.WAIT_OVERFLOW not in call.timers:
+            if call.state is CallState.QUEUED:  # (a callback task has nobody to tell)
+                self._review(call, now)
+        elif call.state is CallState.QUEUED and TimerKind.WAIT_OVERFLOW not in call.timers:
             self._arm_wait_limit(call, now)  # a limit that passed while it rang is due now
 
     def _wait_for(self, call: Call, agent: Agent, now: float, window: float) -> None:
@@ -284,7 +317,10 @@ class Routing(Ledger):
     def _offer(self, call: Call, agent: Agent, now: float) -> None:
         deadline = now + call.queue.config.ring_timeout_seconds
         order = next(self._offer_order)
-        res = Reservation(ReservationId(f"r{order}"), call, agent, now, deadline)
+        number = call.callback_number if call.state is CallState.CALLBACK_QUEUED else None
+        res = Reservation(
+            ReservationId(f"r{order}"), call, agent, now, deadline, callback_number=number
+        )
         res.timer = self._timers.set(deadline, TimerKind.RING_TIMEOUT, res)
         call.reservation = res
         agent.reservation = res
@@ -293,7 +329,13 @@ class Routing(Ledger):
         self._call_event(call, Trigger.OFFER, now, reason=res.id)
         self._agent_event(agent, now, state=Trigger.OFFER, call_id=call.id)
         self._actions.append(
-            OfferCall(reservation_id=res.id, call_id=call.id, agent_id=agent.id, deadline=deadline)
+            OfferCall(
+                reservation_id=res.id,
+                call_id=call.id,
+                agent_id=agent.id,
+                deadline=deadline,
+                callback_number=number,
+            )
         )
 
     def _offer_accepted(self, cmd: OfferAccepted, now: float) -> None:
@@ -323,7 +365,9 @@ class Routing(Ledger):
         self._agent_event(agent, now, state=Trigger.ACCEPT, call_id=call.id)
         if call.customer_id is not None:
             self._last_agent[call.customer_id] = agent.id
-        self._actions.append(ConnectCall(call_id=call.id, agent_id=agent.id))
+        self._actions.append(
+            ConnectCall(call_id=call.id, agent_id=agent.id, callback_number=res.callback_number)
+        )
 
     def _offer_rejected(self, cmd: OfferRejected, now: float) -> None:
         agent = self._require_agent(cmd.agent_id)

@@ -58,6 +58,11 @@ class CallState(_Enum):
     CONNECTED = "connected"
     HELD = "held"
     ENDED = "ended"
+    # A callback task: the caller asked to be called back (from the queue or the IVR
+    # menu) and is no longer on the line; it keeps the place in the queue it had.
+    CALLBACK_QUEUED = "callback_queued"
+    CALLBACK_OFFERED = "callback_offered"  # offered to an agent, with the number to call
+    DIALING = "dialing"  # the agent took it; the customer is being called
 
 
 class Outcome(_Enum):
@@ -69,6 +74,7 @@ class Outcome(_Enum):
     OVERFLOWED = "overflowed"  # sent to another site
     BLOCKED = "blocked"  # refused before reaching a queue
     SELF_SERVED = "self_served"  # left the queue for self-service or a callback
+    CALLBACK_FAILED = "callback_failed"  # a callback task whose customer was not reached
     INTERRUPTED = "interrupted"  # live when the previous process died (Engine.close_interrupted)
 
 
@@ -115,6 +121,8 @@ class Trigger(_Enum):
     CONFERENCE = "conference"  # the caller joins the two agents of a consultation
     HAND_OVER = "hand_over"  # the consulted agent takes the caller over
     INTERRUPT = "interrupt"  # closed after a restart: the process it lived in died
+    CALLBACK = "callback"  # a waiting caller, or an IVR booking, became a callback task
+    REACH = "reach"  # the customer answered the call back
 
 
 T = Trigger
@@ -172,6 +180,19 @@ CALL_TRANSITIONS: dict[tuple[CallState, Trigger], CallState] = {
     (C.OFFERED, T.INTERRUPT): C.ENDED,
     (C.CONNECTED, T.INTERRUPT): C.ENDED,
     (C.HELD, T.INTERRUPT): C.ENDED,
+    # Callbacks: the task keeps the caller's place (same entry in the waiting lists).
+    (C.ARRIVED, T.CALLBACK): C.CALLBACK_QUEUED,  # booked from the IVR menu
+    (C.QUEUED, T.CALLBACK): C.CALLBACK_QUEUED,
+    (C.OFFERED, T.CALLBACK): C.CALLBACK_QUEUED,  # its offer to a caller was cancelled first
+    (C.CALLBACK_QUEUED, T.OFFER): C.CALLBACK_OFFERED,
+    (C.CALLBACK_OFFERED, T.REJECT): C.CALLBACK_QUEUED,
+    (C.CALLBACK_OFFERED, T.TIME_OUT): C.CALLBACK_QUEUED,
+    (C.CALLBACK_OFFERED, T.ACCEPT): C.DIALING,
+    (C.DIALING, T.REACH): C.CONNECTED,  # from then on, a call like any other
+    (C.DIALING, T.LEAVE): C.ENDED,  # not reached (no answer, busy, the agent gave up)
+    (C.CALLBACK_QUEUED, T.INTERRUPT): C.ENDED,
+    (C.CALLBACK_OFFERED, T.INTERRUPT): C.ENDED,
+    (C.DIALING, T.INTERRUPT): C.ENDED,
 }
 
 R = ReservationState

@@ -74,6 +74,7 @@ class CallView:
     consult_agent_id: AgentId | None
     consult_state: ConsultState | None
     transfer_note: str | None  # the note of its latest blind transfer
+    callback_number: str | None  # a callback task (or a call that was one): the number to call
 
     @classmethod
     def of(cls, call: Call) -> CallView:
@@ -100,6 +101,7 @@ class CallView:
             consult_agent_id=None if consult is None else consult.agent.id,
             consult_state=None if consult is None else consult.state,
             transfer_note=call.transfer_note,
+            callback_number=call.callback_number,
         )
 
 
@@ -109,7 +111,8 @@ class QueueStats:
 
     queue_id: QueueId
     size: int  # waiting or ringing
-    waiting: int
+    waiting: int  # callers waiting (not ringing)
+    callbacks: int  # callback tasks waiting (not offered)
     oldest_enqueued_at: float | None
     staffed: int  # logged-in members
     ready: int
@@ -118,12 +121,20 @@ class QueueStats:
 
     @classmethod
     def of(cls, queue: QueueRuntime, calls: Iterable[Call]) -> QueueStats:
-        mine = [c for c in calls if c.queue is queue and c.state is CallState.QUEUED]
+        mine = []
+        callbacks = 0
+        for call in calls:
+            if call.queue is queue:
+                if call.state is CallState.QUEUED:
+                    mine.append(call)
+                elif call.state is CallState.CALLBACK_QUEUED:
+                    callbacks += 1
         members = queue.members
         return cls(
             queue_id=queue.id,
             size=queue.size,
             waiting=len(mine),
+            callbacks=callbacks,
             oldest_enqueued_at=min((c.enqueued_at or 0.0 for c in mine), default=None),
             staffed=sum(1 for a in members if a.logged_in),
             ready=sum(1 for a in members if a.status is AgentStatus.READY),

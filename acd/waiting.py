@@ -23,7 +23,7 @@ from acd.agents import Agent
 from acd.calls import Call
 from acd.config import OverflowCondition, Target
 from acd.estimates import estimate_from_releases, estimate_wait
-from acd.ledger import IN_QUEUE
+from acd.ledger import CALLBACK_WAITING, IN_QUEUE, WAITING
 from acd.queues import QueueRuntime
 from acd.routing import Routing
 from acd.states import AgentState, AgentStatus, CallState, Trigger
@@ -51,6 +51,8 @@ class Waiting(Routing):
     def _arm_queue_timers(self, call: Call, now: float) -> None:
         config = call.queue.config
         self._arm_relax(call)
+        if call.state in CALLBACK_WAITING:
+            return  # nobody on the line to announce to or to send elsewhere
         self._arm_wait_limit(call, now)
         every = config.announce_every_seconds
         if every is None and any(r.when is OverflowCondition.EWT_OVER for r in config.overflow):
@@ -93,7 +95,7 @@ class Waiting(Routing):
     def _requeue_for_new_config(self, queue: QueueRuntime, now: float) -> None:
         """A queue's configuration was replaced: its calls take the new requirements,
         relaxation steps and overflow rules, from their original enqueue time."""
-        calls = [c for c in self._calls.values() if c.queue is queue and c.state in IN_QUEUE]
+        calls = [c for c in self._calls.values() if c.queue is queue and c.state in WAITING]
         for call in sorted(calls, key=Call.rank):
             waiting = call.entry is not None  # (one waiting for an agent is let go too)
             self._unwait(call)
@@ -107,7 +109,7 @@ class Waiting(Routing):
     # == relaxation ====================================================================
 
     def _relax(self, call: Call, now: float) -> None:
-        if call.state not in IN_QUEUE:
+        if call.state not in WAITING:  # (callback tasks relax too)
             return
         waiting_in_profile = call.entry is not None and call.affinity_agent is None
         if waiting_in_profile:

@@ -184,9 +184,10 @@ class Metrics:
         leg_over = new is CallState.ENDED or (
             new is CallState.QUEUED and old in (CallState.CONNECTED, CallState.HELD)
         )
-        if new is CallState.QUEUED and times.queued_at is None:
+        if new in _QUEUED and times.queued_at is None:
             times.queued_at = at
-        if new is CallState.CONNECTED and old is CallState.OFFERED:
+        if (new is CallState.CONNECTED and old is CallState.OFFERED) or new is CallState.DIALING:
+            # (a callback task's wait ends when an agent takes it, as in acd.kpis)
             if times.queued_at is not None:
                 self._child(self.queue_wait, times.queue_id, "answered").observe(
                     at - times.queued_at
@@ -256,6 +257,9 @@ class _Gauges(Collector):
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return []
+
+
+_QUEUED = frozenset({CallState.QUEUED, CallState.CALLBACK_QUEUED})
 
 
 def _state(state: CallState | AgentState | object | None) -> str:

@@ -32,6 +32,9 @@ from acd.commands import (
     AgentWentNotReady,
     AgentWentReady,
     CallArrived,
+    CallbackAnswered,
+    CallbackFailed,
+    CallbackRequested,
     CallerHungUp,
     CallHeld,
     CallRetrieved,
@@ -65,6 +68,8 @@ from acd.states import AgentState, AgentStatus, CallState, ConsultState, Reserva
 
 STATS: dict[str, int] = {}
 _TALKING = (CallState.CONNECTED, CallState.HELD)
+_WAITING = (CallState.QUEUED, CallState.CALLBACK_QUEUED)  # a caller, or a callback in its place
+_CALLBACK_WAITING = (CallState.CALLBACK_QUEUED, CallState.CALLBACK_OFFERED)
 AGENTS = [AgentId(f"a{i}") for i in range(5)]
 QUEUES = [QueueId("billing"), QueueId("french")]
 QUEUE_LANGUAGE = {QUEUES[0]: Language("en"), QUEUES[1]: Language("fr")}
@@ -234,6 +239,14 @@ class EngineMachine(RuleBasedStateMachine):
             )
         )
 
+    @rule(queue=st.sampled_from(QUEUES), number=st.sampled_from(["5551234", "12"]))
+    def a_callback_is_booked(self, queue: QueueId, number: str) -> None:
+        """From the IVR menu: a callback task from the start ("12" is refused)."""
+        self.next_call += 1
+        call_id = CallId(f"c{self.next_call}")
+        self.asked[call_id] = (None, False)
+        self.send(CallArrived(call_id=call_id, queue_id=queue, callback_number=number))
+
     @rule(queue=st.sampled_from(QUEUES), customer=st.sampled_from([None, "cust1"]))
     def a_call_arrives_and_is_answered(self, queue: QueueId, customer: str | None) -> None:
         """Connected calls, for transfers and consultations to work on."""
@@ -256,18 +269,30 @@ class EngineMachine(RuleBasedStateMachine):
         kind = OfferAccepted if accept else OfferRejected
         self.send(kind(agent_id=agent, call_id=call))
 
-    @rule(data=st.data(), kind=st.sampled_from(["caller", "agent", "hold", "retrieve", "self"]))
+    @rule(
+        data=st.data(),
+        kind=st.sampled_from(
+            ["caller", "agent", "hold", "retrieve", "self", "callback", "reached", "failed"]
+        ),
+    )
     def act_on_a_call(self, data: st.DataObject, kind: str) -> None:
         live = sorted(c for c, s in self.calls.items() if s.state is not CallState.ENDED)
         if not live:
             return
         call = data.draw(st.sampled_from(live))
+        if kind == "callback":
+            self.send(CallbackRequested(call_id=call, number="5551234"))
+            return
+        if kind == "failed":
+            self.send(CallbackFailed(call_id=call, reason="no_answer"))
+            return
         command = {
             "caller": CallerHungUp,
             "agent": AgentHungUp,
             "hold": CallHeld,
             "retrieve": CallRetrieved,
             "self": CallSelfServed,
+            "reached": CallbackAnswered,
         }[kind]
         self.send(command(call_id=call))
 
@@ -406,7 +431,7 @@ class EngineMachine(RuleBasedStateMachine):
         assert shadow.state is not CallState.ENDED, "nothing happens to a call after it ends"
         shadow.state = event.to_state
         shadow.queue = event.queue_id
-        if event.to_state is CallState.QUEUED and (
+        if event.to_state in _WAITING and (
             shadow.enqueued_at is None or event.reason == "blind_transfer"
         ):
             assert event.reason != "blind_transfer" or shadow.consult is None
@@ -476,7 +501,7 @@ class EngineMachine(RuleBasedStateMachine):
         if self._has_affinity(call_id):
             return
         for other_id, other in self.calls.items():
-            if other_id == call_id or other.state is not CallState.QUEUED:
+            if other_id == call_id or other.state not in _WAITING:
                 continue
             if other.queue != offered.queue or self._has_affinity(other_id):
                 continue
@@ -558,13 +583,20 @@ class EngineMachine(RuleBasedStateMachine):
             assert len(shadow.outcomes) <= 1
 
     def teardown(self) -> None:
-        """Every caller hangs up, time runs on: every call has exactly one outcome."""
+        """Every caller hangs up, every call back fails, time runs on: every call has
+        exactly one outcome, but callback tasks still waiting: they keep their place."""
         for call_id, shadow in sorted(self.calls.items()):
-            if shadow.state is not CallState.ENDED:
+            if shadow.state is CallState.DIALING:
+                self.send(CallbackFailed(call_id=call_id, reason="no_answer"))
+            elif shadow.state is not CallState.ENDED:
                 self.send(CallerHungUp(call_id=call_id))
         self.now += 3600
         self.observe(self.engine.advance(self.now).events)
         for call_id, shadow in self.calls.items():
+            if shadow.state in _CALLBACK_WAITING:
+                assert not shadow.outcomes and self.engine.call(call_id) is not None
+                STATS["callback_waiting"] = STATS.get("callback_waiting", 0) + 1
+                continue
             assert len(shadow.outcomes) == 1, f"{call_id} ended {len(shadow.outcomes)} times"
             STATS[str(shadow.outcomes[0])] = STATS.get(str(shadow.outcomes[0]), 0) + 1
         assert self.engine.next_deadline() is None or self.engine.next_deadline() > self.now

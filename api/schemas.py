@@ -31,6 +31,7 @@ Level = Annotated[int, Field(ge=1, le=10)]
 Seconds = Annotated[float, Field(ge=0, le=10_000_000)]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 Short = Annotated[str, StringConstraints(max_length=200)]
+CallbackNumber = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{3,20}$")]
 SipUri = Annotated[str, StringConstraints(min_length=5, max_length=500, pattern=r"^sips?:\S+$")]
 
 
@@ -223,6 +224,16 @@ class CallCreate(Body):
     priority: Annotated[int, Field(ge=-1000, le=1000)] | None = None
     customer_id: Id | None = None
     data: Annotated[dict[Name, Short], Field(max_length=50)] = {}
+    # Set: nobody is on the line; book a callback task to this number in ``queue``.
+    callback_number: CallbackNumber | None = None
+
+
+class CallbackBody(Body):
+    """A waiting caller asks to be called back: the request keeps their place."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number: CallbackNumber
 
 
 class SipCredentials(Body):

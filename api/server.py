@@ -230,6 +230,7 @@ class Server:
             queues=lambda: self.queues.keys(),
             new_call_id=self.new_call_id,
             flow=None if flow_path is None else load_flow(flow_path),
+            callback_uri=self.settings.sip_callback_uri,
         )
 
     async def _phones_to_engine(self) -> None:
@@ -260,11 +261,12 @@ class Server:
                     await self.execute(notice)
             except CommandRejected as refused:  # the core moved on (the offer expired...)
                 log.info("%s refused by the core: %s", type(notice).__name__, refused)
-                if isinstance(notice, QueueEntry):
+                if isinstance(notice, QueueEntry) and notice.callback_number is None:
                     calls.act(CallEnded(call_id=notice.call_id))
 
     async def _sip_call_arrived(self, entry: QueueEntry) -> None:
-        """A SIP caller enters a queue: ``CallArrived`` with its screen pop, as over REST."""
+        """A SIP caller enters a queue (or books a callback in the IVR): ``CallArrived``
+        with its screen pop, as over REST."""
         found = await self.find_customer(None, entry.ani)
         customer = (found or {}).get("customer") or {}
         customer_id = customer.get("id")
@@ -289,6 +291,7 @@ class Server:
             customer_id=context.customer_id,
             dedicated_agent=None if dedicated is None else AgentId(dedicated),
             data=dict(entry.data),
+            callback_number=entry.callback_number,
         )
         self.pops.open(context, found)
         self.note_arrival(entry.call_id)

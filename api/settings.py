@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     ivr_flow: Path | None = None  # the IVR flow for SIP callers; the demo's with --demo
     sip_digest: str = "SHA-256,MD5"  # challenges offered, best first; "MD5" for older phones
     sip_realm: str = "acd"  # digest realm of the registrar: changing it voids every SIP password
+    # Where to call customers back: a SIP URI template with ``{number}`` (a trunk, e.g.
+    # "sip:{number}@10.0.0.5:5060"); unset, the Contact of the SIP caller who asked.
+    sip_callback_uri: str | None = Field(default=None, pattern=r"^sips?:.*\{number\}")
     ws_queue: int = 2_000  # messages buffered per desktop before it is cut off as lagging
 
     def signing_key(self) -> str:

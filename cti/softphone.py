@@ -178,6 +178,13 @@ COMMANDS: dict[str, Callable[[Mapping[str, Any], AgentId | None], Built]] = {
     "conference": _call_command(lambda k, _: c.ConferenceStarted(call_id=k)),
     "leave_conference": _agent_command(lambda a, _: c.AgentLeftConference(agent_id=a)),
     "wrap_up": _wrap_up,
+    # Callback tasks of desktop-only agents, who dial the number themselves.
+    "callback_reached": _call_command(lambda k, _: c.CallbackAnswered(call_id=k)),
+    "callback_failed": _call_command(
+        lambda k, a: c.CallbackFailed(
+            call_id=k, reason=_text(a, "reason", required=False) or "no_answer"
+        )
+    ),
 }
 """Command names as the WebSocket sends them; REST paths use the same with dashes."""
 

@@ -4,8 +4,13 @@ Theory of operation. A caller's leg is born when we answer their INVITE
 (``ANSWERED``: a dialog, a ``MediaLeg``, our SDP sent). With an IVR entry it
 runs a ``FlowRun`` (``IN_FLOW``) until the flow hands the call to a queue or
 hangs up; with a queue entry it goes straight to ``QUEUED``, where it hears
-music on hold and the core's announcements. ``ConnectCall`` bridges it to
-the agent's leg (``BRIDGED``). It ends once (``ENDED``): the caller's BYE,
+music on hold and the core's announcements. A queued caller offered a
+callback who presses 1 goes to the flow's ``queue_callback`` node
+(``CALLBACK_MENU``), still in the queue; once they confirm a number the core
+has a callback task and the caller only hears the thanks (``CALLBACK_BOOKED``).
+``ConnectCall`` bridges it to the agent's leg (``BRIDGED``), from the queue or
+the callback menu (or after the booking, if an agent answered before the core
+heard of it). It ends once (``ENDED``): the caller's BYE,
 our BYE, or a 2xx never acknowledged. ``CALLER_TRANSITIONS`` is the whole
 machine; an input it does not list is a bug and raises.
 
@@ -32,6 +37,8 @@ class CallerState(Enum):
     ANSWERED = "answered"  # our 2xx is out; what comes next is not chosen yet
     IN_FLOW = "in_flow"  # the IVR flow runs
     QUEUED = "queued"  # handed to the core: music on hold, announcements
+    CALLBACK_MENU = "callback_menu"  # queued, and in the flow's callback node
+    CALLBACK_BOOKED = "callback_booked"  # a callback is requested: thanks, then goodbye
     BRIDGED = "bridged"  # talking to an agent's phone
     ENDED = "ended"
 
@@ -42,6 +49,8 @@ class CallerInput(Enum):
     FLOW_STARTED = "flow_started"
     QUEUE_ENTERED = "queue_entered"
     CONNECTED = "connected"
+    CALLBACK_CHOSEN = "callback_chosen"  # pressed 1 when offered a callback
+    CALLBACK_REQUESTED = "callback_requested"  # confirmed the number in the callback menu
     ENDED = "ended"
 
 
@@ -52,6 +61,11 @@ CALLER_TRANSITIONS: Mapping[tuple[CallerState, CallerInput], CallerState] = Mapp
         (S.ANSWERED, In.QUEUE_ENTERED): S.QUEUED,
         (S.IN_FLOW, In.QUEUE_ENTERED): S.QUEUED,
         (S.QUEUED, In.CONNECTED): S.BRIDGED,
+        (S.QUEUED, In.CALLBACK_CHOSEN): S.CALLBACK_MENU,
+        (S.CALLBACK_MENU, In.QUEUE_ENTERED): S.QUEUED,  # the menu fell back to a queue node
+        (S.CALLBACK_MENU, In.CONNECTED): S.BRIDGED,
+        (S.CALLBACK_MENU, In.CALLBACK_REQUESTED): S.CALLBACK_BOOKED,
+        (S.CALLBACK_BOOKED, In.CONNECTED): S.BRIDGED,  # an agent answered before the request
         **{(state, In.ENDED): S.ENDED for state in CallerState if state is not S.ENDED},
     }
 )
@@ -65,6 +79,7 @@ class CallerLeg:
         "ani",
         "bridge",
         "call_id",
+        "callback_offered",
         "dialog",
         "dnis",
         "flow",
@@ -99,6 +114,7 @@ class CallerLeg:
         self.state = CallerState.ANSWERED
         self.flow: FlowRun | None = None
         self.in_core = False  # CallArrived sent: the core owns the call's fate
+        self.callback_offered = False  # the last announcement offered a callback
         self.playback: Playback | None = None
         self.play_id: int | None = None  # the flow's id of what plays, if the flow asked
         self.played: list[tuple[str, ...]] = []  # every prompt list played, for tests and logs

@@ -55,6 +55,9 @@ from acd.actions import (
 from acd.commands import (
     AgentDeviceLost,
     AgentHungUp,
+    CallbackAnswered,
+    CallbackFailed,
+    CallbackRequested,
     CallerHungUp,
     CallHeld,
     CallRetrieved,
@@ -67,9 +70,18 @@ from ivr.agent_phones import AgentPhones
 from ivr.announcements import prompts_for
 from ivr.caller_legs import CallerInput, CallerLeg, CallerState
 from ivr.flow_config import Flow
-from ivr.flows import EnterQueue, FlowAction, FlowRun, Hangup, PlayPrompts, StopPlayback
+from ivr.flows import (
+    EnterQueue,
+    FlowAction,
+    FlowRun,
+    Hangup,
+    PlayPrompts,
+    RequestCallback,
+    StopPlayback,
+)
 from ivr.media import Bridge, MediaLeg, Pacer, Playback, PlaybackResult, Player, PortPool
 from ivr.media.leg import PlaybackEnd
+from ivr.outbound_legs import Answered, Failed, HungUp, OutboundLegs, OutboundReport
 from ivr.rtp.dtmf import KeyPressed
 from ivr.sdp import LocalSession, OfferNotAcceptable, SdpError, SessionDescription
 from ivr.sip.dialogs import (
@@ -106,6 +118,9 @@ class QueueEntry:
     skills: Mapping[Skill, int] = field(default_factory=dict)
     priority: int | None = None
     data: Mapping[str, str] = field(default_factory=dict)
+    # Set: a callback booked in the IVR menu; the caller is not handed over, the
+    # queue gets a callback task to this number.
+    callback_number: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,7 +139,17 @@ Notice = (
     | AgentDeviceLost
     | CallHeld
     | CallRetrieved
+    | CallbackRequested
+    | CallbackAnswered
+    | CallbackFailed
 )
+
+# The caller states in which their ``FlowRun`` runs: the IVR, and the callback menu
+# a queued caller reaches by pressing 1 (until the goodbye).
+_IN_A_FLOW = frozenset(
+    {CallerState.IN_FLOW, CallerState.CALLBACK_MENU, CallerState.CALLBACK_BOOKED}
+)
+_WAITING = frozenset({CallerState.QUEUED, CallerState.CALLBACK_MENU, CallerState.CALLBACK_BOOKED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,6 +192,7 @@ class Calls:
         ports: PortPool | None = None,
         player: Player | None = None,
         clock: Callable[[], float] = time.time,
+        callback_uri: str | None = None,
     ) -> None:
         self.host = host
         self.port = 0  # set by the switchboard once the transport is bound
@@ -202,6 +228,23 @@ class Calls:
             clock=clock,
         )
         self._pending: dict[TransactionKey, _Answer] = {}  # INVITEs waiting for their leg
+        # Calling customers back: where to (a template with ``{number}``, else the
+        # Contact of the SIP caller who asked), which agent's phone waits for them.
+        self.callback_uri = callback_uri
+        self._call_back_to: dict[CallId, str] = {}
+        self._dialing: dict[CallId, AgentId] = {}
+        self._callback_bridges: dict[CallId, Bridge] = {}
+        self.outbound = OutboundLegs(
+            host=host,
+            transactions=transactions,
+            dialogs=self.dialogs,
+            send=self._send,
+            report=self._outbound_report,
+            contact=lambda: self.contact,
+            ports=self.ports,
+            pacer=self.pacer,
+            clock=clock,
+        )
 
     # == views ==========================================================================
 
@@ -242,11 +285,16 @@ class Calls:
         if isinstance(job, _Answer):
             await self._answer(job)
         elif isinstance(job, OfferCall):
-            caller = self._caller_of.get(job.call_id)
-            waiting = caller is not None and caller.state is CallerState.QUEUED
+            if job.callback_number is not None:  # ring only if we can dial the customer
+                waiting = self.callback_target(job.call_id, job.callback_number) is not None
+            else:
+                caller = self._caller_of.get(job.call_id)
+                waiting = caller is not None and caller.state in _WAITING
             await self.phones.ring(job, caller_waiting=waiting)
         elif isinstance(job, RetractOffer):
             self.phones.retract(job.call_id, job.agent_id)
+        elif isinstance(job, ConnectCall) and job.callback_number is not None:
+            await self._call_back(job, job.callback_number)
         elif isinstance(job, ConnectCall):
             self._connect(job)
         elif isinstance(job, PlayAnnouncement):
@@ -349,6 +397,8 @@ class Calls:
                 self._caller_left(caller)
             elif agent is not None:
                 self.phones.hung_up(agent)
+            elif (customer := self.outbound.by_dialog(found.id)) is not None:
+                self.outbound.hung_up(customer)
         elif method == "INFO":
             digit = _relayed_digit(request)
             self._respond(received.key, response_to(request, 200))
@@ -500,6 +550,10 @@ class Calls:
                 if caller.playback is not None and caller.play_id == action.play_id:
                     caller.play_id = None
                     caller.playback.stop()
+            elif isinstance(action, EnterQueue) and caller.state is CallerState.CALLBACK_MENU:
+                caller.flow = None  # (the menu's fallback): back to waiting, in the same place
+                caller.move(CallerInput.QUEUE_ENTERED)
+                self._hold(caller)
             elif isinstance(action, EnterQueue):
                 caller.language = action.language
                 self._enter_queue(
@@ -510,10 +564,15 @@ class Calls:
                     skills=action.skills,
                     priority=action.priority,
                 )
+            elif isinstance(action, RequestCallback):
+                self._request_callback(caller, action)
             elif isinstance(action, Hangup):
                 log.info("call %s: the flow hangs up (%s)", caller.call_id, action.reason)
+                if caller.in_core and caller.state is CallerState.CALLBACK_MENU:
+                    # Left the callback menu without a number: the caller is gone.
+                    self.notices.put_nowait(CallerHungUp(call_id=caller.call_id))
                 self._hang_up_caller(caller)
-            else:  # StartRecording, KeepMessage, RequestCallback: not done here yet
+            else:  # StartRecording, KeepMessage: not done here yet
                 log.warning("call %s: %s is not supported over SIP yet", caller.call_id, action)
                 self._hang_up_caller(caller)
         self._wake()  # the flow may have armed a timer
@@ -522,8 +581,92 @@ class Calls:
         self._digit(caller, key.digit)
 
     def _digit(self, caller: CallerLeg, digit: str) -> None:
-        if caller.state is CallerState.IN_FLOW and caller.flow is not None:
+        if caller.state in _IN_A_FLOW and caller.flow is not None:
             self._flow_actions(caller, caller.flow.digit(digit, self._now()))
+        elif caller.state is CallerState.QUEUED and digit == "1" and caller.callback_offered:
+            self._choose_callback(caller)
+
+    # == callbacks ======================================================================
+
+    def _choose_callback(self, caller: CallerLeg) -> None:
+        """A queued caller took the callback offered: the flow's callback menu, still queued."""
+        flow = self.flow
+        if flow is None or flow.queue_callback is None:
+            log.info(
+                "call %s: 1 for a callback, but the flow has no queue_callback", caller.call_id
+            )
+            return
+        if caller.playback is not None:
+            caller.playback.stop()
+            caller.playback = None
+        caller.move(CallerInput.CALLBACK_CHOSEN)
+        run = FlowRun(
+            flow, start_node=flow.queue_callback, ani=caller.ani, language=caller.language
+        )
+        caller.flow = run
+        self._flow_actions(caller, run.start(self._now()))
+
+    def _request_callback(self, caller: CallerLeg, action: RequestCallback) -> None:
+        """The caller confirmed a number: a queued caller's call becomes a callback task
+        (its place kept); from the IVR menu, a task is booked in the node's queue. Either
+        way the caller hears the goodbye and is hung up without a ``CallerHungUp``."""
+        self._call_back_to[caller.call_id] = str(caller.dialog.remote_target)
+        if caller.state is CallerState.CALLBACK_MENU:
+            caller.move(CallerInput.CALLBACK_REQUESTED)
+            caller.in_core = False  # the core's call is the task now: no caller to lose
+            self.notices.put_nowait(CallbackRequested(call_id=caller.call_id, number=action.number))
+        elif caller.state is CallerState.IN_FLOW:
+            self.notices.put_nowait(
+                QueueEntry(
+                    call_id=caller.call_id,
+                    queue_id=action.queue_id,
+                    ani=caller.ani,
+                    dnis=caller.dnis,
+                    language=action.language,
+                    data=dict(action.data),
+                    callback_number=action.number,
+                )
+            )
+        log.info("call %s: callback to %s requested", caller.call_id, action.number)
+
+    def callback_target(self, call_id: CallId, number: str) -> str | None:
+        """The SIP URI to call ``number`` back at, or None when we can't (the agent dials)."""
+        if self.callback_uri is not None:
+            return self.callback_uri.replace("{number}", number)
+        return self._call_back_to.get(call_id)
+
+    async def _call_back(self, action: ConnectCall, number: str) -> None:
+        """The agent took a callback task: with their phone answered, call the customer."""
+        leg = self.phones.leg(action.call_id, action.agent_id)
+        if leg is None:
+            return  # a desktop-only agent: they dial the number themselves
+        if leg.ringing:  # accepted on the desktop while the phone rang: they dial themselves
+            self.phones.retract(action.call_id, action.agent_id)
+            return
+        target = self.callback_target(action.call_id, number)
+        if leg.state is not AgentLegState.ANSWERED or target is None:
+            return
+        self._dialing[action.call_id] = action.agent_id
+        await self.outbound.dial(action.call_id, target)
+
+    def _outbound_report(self, report: OutboundReport) -> None:
+        call_id = report.call_id
+        if isinstance(report, Failed):
+            self._dialing.pop(call_id, None)
+            self.notices.put_nowait(CallbackFailed(call_id=call_id, reason=report.reason))
+        elif isinstance(report, HungUp):
+            self.notices.put_nowait(CallerHungUp(call_id=call_id))
+        elif isinstance(report, Answered):
+            agent_id = self._dialing.pop(call_id, None)
+            customer = self.outbound.leg(call_id)
+            leg = None if agent_id is None else self.phones.leg(call_id, agent_id)
+            if customer is None or leg is None or leg.state is not AgentLegState.ANSWERED:
+                self.outbound.end(call_id)  # the agent left meanwhile: the core hears of it
+                return
+            self._callback_bridges[call_id] = Bridge(customer.media, leg.media)
+            leg.move(AgentInput.CONNECTED)
+            self.notices.put_nowait(CallbackAnswered(call_id=call_id))
+            log.info("call %s: the customer answered; bridged to %s", call_id, agent_id)
 
     def _played(self, caller: CallerLeg, playback: Playback, result: PlaybackResult) -> None:
         if caller.state is CallerState.ENDED or caller.playback is not playback:
@@ -531,7 +674,7 @@ class Calls:
         caller.playback = None
         if result.ending is not PlaybackEnd.FINISHED:
             return
-        if caller.state is CallerState.IN_FLOW and caller.flow is not None:
+        if caller.state in _IN_A_FLOW and caller.flow is not None:
             play_id, caller.play_id = caller.play_id, None
             if play_id is not None:
                 self._flow_actions(caller, caller.flow.prompt_finished(self._now(), play_id))
@@ -556,6 +699,7 @@ class Calls:
         caller = self._caller_of.get(action.call_id)
         if caller is None or caller.state is not CallerState.QUEUED:
             return
+        caller.callback_offered = action.offer_callback
         self._play(caller, prompts_for(action, caller.language), barge_in=False)
 
     # == agents' phones ================================================================
@@ -563,7 +707,7 @@ class Calls:
     def _connect(self, action: ConnectCall) -> None:
         caller = self._caller_of.get(action.call_id)
         leg = self.phones.leg(action.call_id, action.agent_id)
-        if caller is None or leg is None or caller.state is not CallerState.QUEUED:
+        if caller is None or leg is None or caller.state not in _WAITING:
             return  # a desktop-only agent, or a caller not ours: nothing to bridge
         if leg.ringing:
             # Accepted on the desktop while the phone rang: no auto-answer yet.
@@ -575,17 +719,22 @@ class Calls:
         if caller.playback is not None:
             caller.playback.stop()
             caller.playback = None
+        if caller.state is not CallerState.QUEUED:  # in the callback menu: the agent wins
+            caller.flow = None
+            caller.in_core = True  # (a callback request the core refused: still its caller)
         caller.bridge = Bridge(caller.media, leg.media)
         caller.move(CallerInput.CONNECTED)
         leg.move(AgentInput.CONNECTED)
         log.info("call %s bridged to %s's phone", caller.call_id, leg.agent_id)
 
     def response(self, response: Response, key: TransactionKey) -> None:
-        """A response to one of our requests: the phones' INVITEs are the ones that matter."""
-        self.phones.response(response, key)
+        """A response to one of our requests: our INVITEs (phones, call backs) are what matter."""
+        if not self.outbound.response(response, key):
+            self.phones.response(response, key)
 
     def invite_timed_out(self, key: TransactionKey) -> None:
-        self.phones.invite_timed_out(key)
+        if not self.outbound.invite_timed_out(key):
+            self.phones.invite_timed_out(key)
 
     # == the end ========================================================================
 
@@ -593,7 +742,7 @@ class Calls:
         """The caller sent BYE (already answered 200)."""
         if caller.state is CallerState.ENDED:
             return
-        if caller.flow is not None and caller.state is CallerState.IN_FLOW:
+        if caller.flow is not None and caller.state in _IN_A_FLOW:
             caller.flow.caller_hung_up(self._now())
         self._close_caller(caller)
         if caller.in_core:
@@ -618,9 +767,15 @@ class Calls:
 
     def _end_call(self, call_id: CallId) -> None:
         caller = self._caller_of.get(call_id)
-        if caller is not None:
-            self._hang_up_caller(caller)
+        if caller is not None and caller.state is not CallerState.CALLBACK_BOOKED:
+            self._hang_up_caller(caller)  # (one who booked a callback hears the goodbye out)
         self.phones.end_call(call_id)
+        self.outbound.end(call_id)
+        bridge = self._callback_bridges.pop(call_id, None)
+        if bridge is not None:
+            bridge.close()
+        self._dialing.pop(call_id, None)
+        self._call_back_to.pop(call_id, None)
 
     def _bye(self, dialog: Dialog, destination: Peer) -> None:
         if dialog.state is DialogState.TERMINATED:
@@ -641,6 +796,7 @@ class Calls:
             except Exception:  # stopping anyway: close what can be closed
                 log.exception("could not hang up call %s at shutdown", caller.call_id)
                 caller.media.close()
+        self.outbound.close_all()
         self.phones.close_all()
 
     # == time ===========================================================================
@@ -650,6 +806,7 @@ class Calls:
             d
             for d in (
                 self.dialogs.next_deadline(),
+                self.outbound.next_deadline(),
                 *(c.flow.next_deadline() for c in self._callers.values() if c.flow is not None),
             )
             if d is not None
@@ -669,8 +826,9 @@ class Calls:
             run = caller.flow
             deadline = None if run is None else run.next_deadline()
             due = run is not None and deadline is not None and deadline <= now
-            if due and run is not None and caller.state is CallerState.IN_FLOW:
+            if due and run is not None and caller.state in _IN_A_FLOW:
                 self._flow_actions(caller, run.advance(now))
+        self.outbound.advance(now)
 
 
 def output_peer(request: Request) -> Peer:

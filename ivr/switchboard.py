@@ -68,6 +68,7 @@ class Switchboard:
         queues: Callable[[], Collection[str]] = tuple,
         new_call_id: Callable[[], CallId] | None = None,
         flow: Flow | None = None,
+        callback_uri: str | None = None,
     ) -> None:
         self.transport = SipTransport(host, port, self._received)
         self.transactions = TransactionLayer()
@@ -88,6 +89,7 @@ class Switchboard:
             new_call_id=new_call_id or _call_ids(),
             flow=flow,
             clock=clock,
+            callback_uri=callback_uri,
         )
 
     @property

@@ -6,14 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header
 
-from acd.commands import CallArrived, CallerHungUp
+from acd.commands import CallArrived, CallbackRequested, CallerHungUp
 from acd.errors import CommandRejected
 from acd.ids import AgentId, CallId, CustomerId, Language, QueueId, Skill
 from api import softphone
 from api.auth import Principal
 from api.deps import PrincipalDep, ServerDep, StaffDep
 from api.errors import ERROR_RESPONSES
-from api.schemas import CallCreate, OfferBody, TransferBody, WrapUpBody
+from api.schemas import CallbackBody, CallCreate, OfferBody, TransferBody, WrapUpBody
 from api.server import Server, Unavailable
 from cti.context import CallOpened
 from cti.wire import view_data
@@ -64,6 +64,7 @@ async def create_call(body: CallCreate, server: ServerDep, _: StaffDep) -> dict[
         customer_id=context.customer_id,
         dedicated_agent=None if dedicated is None else AgentId(dedicated),
         data=dict(body.data),
+        callback_number=body.callback_number,
     )
     server.pops.open(context, found)
     server.note_arrival(call_id)
@@ -101,6 +102,18 @@ def _may_see(principal: Principal, view: dict[str, Any]) -> bool:
 async def caller_hung_up(call_id: str, server: ServerDep, _: StaffDep) -> dict[str, Any]:
     applied = await server.execute(CallerHungUp(call_id=CallId(call_id)))
     return {"id": call_id, "seq": applied.seq, "state": "ended"}
+
+
+@router.post("/{call_id}/callback", summary="A waiting caller asks to be called back")
+async def callback_requested(
+    call_id: str, body: CallbackBody, server: ServerDep, _: StaffDep
+) -> dict[str, Any]:
+    """The caller leaves the line; a callback task keeps their place in the queue."""
+    command = CallbackRequested(call_id=CallId(call_id), number=body.number)
+    applied = await server.execute(
+        command, then=lambda engine: _call_public(server, command.call_id)
+    )
+    return {"id": call_id, "seq": applied.seq, **(applied.view or {"state": "ended"})}
 
 
 async def _control(
@@ -174,6 +187,8 @@ PLAIN_CONTROLS = {
     "complete_transfer": "Hand the caller over to the consulted agent",
     "cancel_consult": "End the consultation and go back to the caller",
     "conference": "Join the caller and the consulted agent",
+    "callback_reached": "The customer answered the call back you dialled yourself",
+    "callback_failed": "The call back you dialled yourself did not reach the customer",
 }
 """Call controls without a body: ``POST /v1/calls/{id}/<name with dashes>``."""
 

@@ -11,7 +11,11 @@ changes in the ``contacts`` table:
   - to ``queued`` from ``connected``/``held`` (a blind transfer): the leg ends
     as ``transferred`` and leg N+1 starts, enqueued in the event's queue;
   - ``queued`` to ``queued`` (overflow, requeue): the leg's queue changes;
-  - to ``connected`` from ``offered``: answered by the event's agent;
+  - to ``callback_queued`` from ``arrived`` (a callback booked in the IVR): the
+    leg is enqueued; from ``queued``/``offered`` (a caller asked for a callback)
+    nothing changes: it is the same contact, in the same place;
+  - to ``connected`` from ``offered``, or to ``dialing`` (an agent took a
+    callback task): answered by the event's agent;
   - to ``connected`` with reason ``consult_transfer``/``conference_transfer``:
     the leg ends as ``transferred`` and leg N+1 starts, answered by the
     event's agent at once;
@@ -182,7 +186,7 @@ class Legs:
             changes.append(self._set(ev.call_id, call, customer_id=customer))
         old, new = _plain(ev.from_state), _plain(ev.to_state)
         reason = _reason_name(ev.reason)
-        if new == "queued":
+        if new in ("queued", "callback_queued"):
             if old in (None, "arrived"):
                 call.queue_id = ev.queue_id  # admission may have sent it on to another queue
                 changes.append(self._set(ev.call_id, call, enqueued_at=ev.at, queue_id=ev.queue_id))
@@ -212,6 +216,11 @@ class Legs:
                 changes.append(self._set(ev.call_id, call, answered_at=ev.at, agent_id=agent))
                 if agent is not None:
                     self._handled[(ev.call_id, agent)] = call.leg
+        elif new == "dialing":
+            agent = ev.agent_id
+            changes.append(self._set(ev.call_id, call, answered_at=ev.at, agent_id=agent))
+            if agent is not None:
+                self._handled[(ev.call_id, agent)] = call.leg
         elif new == "ended":
             changes.append(self._end_leg(ev, call, _plain(ev.outcome)))
             del self._calls[ev.call_id]

@@ -53,8 +53,16 @@ def media_address(message: Message) -> tuple[str, int]:
 class UdpPhone:
     """One UDP socket on loopback, talking to the server at ``port``."""
 
-    def __init__(self, transport: asyncio.DatagramTransport, protocol: _Socket, port: int) -> None:
+    def __init__(
+        self,
+        transport: asyncio.DatagramTransport,
+        protocol: _Socket,
+        port: int,
+        *,
+        connected: bool = True,
+    ) -> None:
         self._transport = transport
+        self._connected = connected
         self._protocol = protocol
         self.server_port = port
         self.port = int(transport.get_extra_info("sockname")[1])
@@ -72,8 +80,22 @@ class UdpPhone:
         )
         return cls(transport, protocol, server_port)
 
+    @classmethod
+    async def listen(cls) -> UdpPhone:
+        """A phone with its port bound before the server it talks to is known (a customer
+        reached through a URI in the server's settings); set ``server_port`` later."""
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_datagram_endpoint(
+            _Socket, local_addr=("127.0.0.1", 0)
+        )
+        return cls(transport, protocol, 0, connected=False)
+
     def send(self, data: bytes | Message) -> None:
-        self._transport.sendto(data if isinstance(data, bytes) else serialize(data))
+        text = data if isinstance(data, bytes) else serialize(data)
+        if self._connected:
+            self._transport.sendto(text)
+        else:
+            self._transport.sendto(text, ("127.0.0.1", self.server_port))
 
     async def wait(self, predicate: Callable[[Message], bool], timeout: float = 5.0) -> Message:
         """The first message (held or new) that ``predicate`` accepts; others are held."""

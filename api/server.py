@@ -231,6 +231,7 @@ class Server:
             new_call_id=self.new_call_id,
             flow=None if flow_path is None else load_flow(flow_path),
             callback_uri=self.settings.sip_callback_uri,
+            callback_ring_seconds=self.settings.sip_callback_ring_seconds,
         )
 
     async def _phones_to_engine(self) -> None:

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     # Where to call customers back: a SIP URI template with ``{number}`` (a trunk, e.g.
     # "sip:{number}@10.0.0.5:5060"); unset, the Contact of the SIP caller who asked.
     sip_callback_uri: str | None = Field(default=None, pattern=r"^sips?:.*\{number\}")
+    sip_callback_ring_seconds: float = Field(default=30.0, gt=0)  # then the customer is "no_answer"
     ws_queue: int = 2_000  # messages buffered per desktop before it is cut off as lagging
 
     def signing_key(self) -> str:

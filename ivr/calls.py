@@ -81,7 +81,14 @@ from ivr.flows import (
 )
 from ivr.media import Bridge, MediaLeg, Pacer, Playback, PlaybackResult, Player, PortPool
 from ivr.media.leg import PlaybackEnd
-from ivr.outbound_legs import Answered, Failed, HungUp, OutboundLegs, OutboundReport
+from ivr.outbound_legs import (
+    DEFAULT_RING_SECONDS,
+    Answered,
+    Failed,
+    HungUp,
+    OutboundLegs,
+    OutboundReport,
+)
 from ivr.rtp.dtmf import KeyPressed
 from ivr.sdp import LocalSession, OfferNotAcceptable, SdpError, SessionDescription
 from ivr.sip.dialogs import (
@@ -193,6 +200,7 @@ class Calls:
         player: Player | None = None,
         clock: Callable[[], float] = time.time,
         callback_uri: str | None = None,
+        callback_ring_seconds: float = DEFAULT_RING_SECONDS,
     ) -> None:
         self.host = host
         self.port = 0  # set by the switchboard once the transport is bound
@@ -244,6 +252,7 @@ class Calls:
             ports=self.ports,
             pacer=self.pacer,
             clock=clock,
+            ring_seconds=callback_ring_seconds,
         )
 
     # == views ==========================================================================

@@ -30,6 +30,7 @@ from collections.abc import Callable, Collection
 from acd.ids import AgentId, CallId
 from ivr.calls import Calls
 from ivr.flow_config import Flow
+from ivr.outbound_legs import DEFAULT_RING_SECONDS
 from ivr.registrations import PhoneNotice, Registrations
 from ivr.sip.checks import check_request
 from ivr.sip.message import Message, Response, response_to
@@ -69,6 +70,7 @@ class Switchboard:
         new_call_id: Callable[[], CallId] | None = None,
         flow: Flow | None = None,
         callback_uri: str | None = None,
+        callback_ring_seconds: float = DEFAULT_RING_SECONDS,
     ) -> None:
         self.transport = SipTransport(host, port, self._received)
         self.transactions = TransactionLayer()
@@ -90,6 +92,7 @@ class Switchboard:
             flow=flow,
             clock=clock,
             callback_uri=callback_uri,
+            callback_ring_seconds=callback_ring_seconds,
         )
 
     @property

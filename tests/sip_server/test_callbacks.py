@@ -54,13 +54,21 @@ class Centre:
 
 
 @asynccontextmanager
-async def callback_centre(database_url: str, tmp_path: Path) -> AsyncIterator[Centre]:
+async def callback_centre(
+    database_url: str, tmp_path: Path, **settings: Any
+) -> AsyncIterator[Centre]:
     """ann logged in, not ready, her phone registered and her desktop open; bob ready."""
     customer = await UdpPhone.listen()
     customer_media = await FarEnd.open(ssrc=0xC0570)
     uri = f"sip:{{number}}@127.0.0.1:{customer.port}"
     async with running(
-        database_url, tmp_path, CENTRE, sip_port=0, ivr_flow=DEMO_IVR, sip_callback_uri=uri
+        database_url,
+        tmp_path,
+        CENTRE,
+        sip_port=0,
+        ivr_flow=DEMO_IVR,
+        sip_callback_uri=uri,
+        **settings,
     ) as centre:
         customer.server_port = centre.server.switchboard.port
         creds = {"username": "ann", "password": "pa55word!"}
@@ -225,3 +233,107 @@ async def test_key_4_in_the_demo_ivr_books_a_callback_and_the_caller_is_hung_up(
         finally:
             caller.close()
             caller_media.close()
+
+
+@asynccontextmanager
+async def caller_in_the_callback_menu(
+    centre: Centre,
+) -> AsyncIterator[tuple[UdpPhone, FarEnd, tuple[str, int], str]]:
+    """A SIP caller waits in sales, is offered a callback, presses 1: the callback menu."""
+    await bob_answers_one_and_keeps_another(centre)
+    calls = centre.running.server.switchboard.calls
+    caller = await UdpPhone.open(centre.running.server.switchboard.port)
+    caller_media = await FarEnd.open()
+    try:
+        answer = await caller.call("sales", offer(caller_media.address[1]), caller="5551234")
+        assert answer.status == 200
+        to_caller_leg = media_address(answer)
+        await eventually(lambda: any(leg.callback_offered for leg in calls.callers()))
+        call_id = await centre.call_id_of("queued")
+        caller_media.press("1", to_caller_leg)
+        leg = calls.callers()[0]
+        await eventually(lambda: leg.state is CallerState.CALLBACK_MENU)
+        yield caller, caller_media, to_caller_leg, call_id
+    finally:
+        caller.close()
+        caller_media.close()
+
+
+async def test_a_caller_who_hangs_up_in_the_callback_menu_has_abandoned(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with (
+        callback_centre(database_url, tmp_path) as centre,
+        caller_in_the_callback_menu(centre) as (caller, _, _, call_id),
+    ):
+        supervisor = await Desk.open(centre.running.ws_url(), token("admin"))
+        try:
+            assert (await caller.hang_up()).status == 200
+            ended = await supervisor.wait_for(
+                lambda m: (
+                    m["type"] == "call.state_changed"
+                    and m["data"]["call_id"] == call_id
+                    and m["data"]["to_state"] == "ended"
+                )
+            )
+            assert ended["data"]["from_state"] == "queued"
+            assert ended["data"]["outcome"] in ("abandoned", "short_abandoned")
+        finally:
+            await supervisor.close()
+
+
+async def test_an_agent_answering_while_the_caller_is_in_the_callback_menu_talks_to_them(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with (
+        callback_centre(database_url, tmp_path) as centre,
+        caller_in_the_callback_menu(centre) as (_, caller_media, to_caller_leg, call_id),
+    ):
+        assert (await centre.ann.post("/v1/agents/ann/ready")).status_code == 200
+        offered = await centre.ann_desk.wait_for(is_offer("ann"))
+        assert (offered["data"]["call_id"], offered["data"]["callback_number"]) == (call_id, None)
+        invite = await centre.ann_phone.incoming("INVITE")
+        to_agent_leg = media_address(invite)
+        await centre.ann_phone.answer(invite, offer(centre.ann_media.address[1]))
+
+        async def talked() -> bool:
+            caller_media.send_audio(CALLER_VOICE, to_caller_leg)
+            centre.ann_media.send_audio(AGENT_VOICE, to_agent_leg)
+            await asyncio.sleep(0.02)
+            return CALLER_VOICE in payloads(centre.ann_media) and AGENT_VOICE in payloads(
+                caller_media
+            )
+
+        await eventually(talked)
+        leg = centre.running.server.switchboard.calls.callers()[0]
+        assert leg.state is CallerState.BRIDGED
+
+
+async def test_a_customer_who_lets_the_call_back_ring_is_given_up_on(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with callback_centre(database_url, tmp_path, sip_callback_ring_seconds=0.5) as centre:
+        assert (await centre.bob.post("/v1/agents/bob/not-ready")).status_code == 200
+        booked = {"queue": "sales", "callback_number": "5550043"}
+        call_id = (await centre.running.admin.post("/v1/calls", json=booked)).json()["id"]
+        assert (await centre.ann.post("/v1/agents/ann/ready")).status_code == 200
+        invite = await centre.ann_phone.incoming("INVITE")
+        await centre.ann_phone.answer(invite, offer(centre.ann_media.address[1]))
+        call_back = await centre.customer.incoming("INVITE")
+        centre.customer.respond(call_back, 180)  # rings, and rings
+        cancel = await centre.customer.incoming("CANCEL")
+        centre.customer.respond(cancel, 200)
+        centre.customer.respond(call_back, 487)
+        await centre.customer.incoming("ACK")
+        centre.ann_phone.respond(await centre.ann_phone.incoming("BYE"), 200)
+        ended = await centre.ann_desk.wait_for(
+            lambda m: (
+                m["type"] == "call.state_changed"
+                and m["data"]["call_id"] == call_id
+                and m["data"]["to_state"] == "ended"
+            )
+        )
+        assert (ended["data"]["outcome"], ended["data"]["reason"]) == (
+            "callback_failed",
+            "no_answer",
+        )

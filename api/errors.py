@@ -26,6 +26,7 @@ STATUS: dict[str, int] = {
     "no_sip_account": 404,
     "forbidden": 403,
     "bad_target": 422,
+    "invalid_number": 422,
     "site_required": 422,
     "invalid_config": 422,
 }

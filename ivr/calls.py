@@ -88,6 +88,7 @@ from ivr.outbound_legs import (
     HungUp,
     OutboundLegs,
     OutboundReport,
+    OutboundState,
 )
 from ivr.rtp.dtmf import KeyPressed
 from ivr.sdp import LocalSession, OfferNotAcceptable, SdpError, SessionDescription
@@ -242,6 +243,7 @@ class Calls:
         self._call_back_to: dict[CallId, str] = {}
         self._dialing: dict[CallId, AgentId] = {}
         self._callback_bridges: dict[CallId, Bridge] = {}
+        self._callback_music: dict[CallId, Playback] = {}  # a called-back customer on hold
         self.outbound = OutboundLegs(
             host=host,
             transactions=transactions,
@@ -451,7 +453,10 @@ class Calls:
     def _follow_hold(self, job: CallOnHold) -> None:
         """The caller's media follows the core: music on hold while held, the bridge after."""
         caller = self._caller_of.get(job.call_id)
-        if caller is None or caller.state is not CallerState.BRIDGED:
+        if caller is None:
+            self._follow_hold_called_back(job)
+            return
+        if caller.state is not CallerState.BRIDGED:
             return
         if job.held and caller.bridge is not None:
             caller.bridge.close()
@@ -465,6 +470,25 @@ class Calls:
                 caller.playback.stop()
                 caller.playback = None
             caller.bridge = Bridge(caller.media, leg.media)
+
+    def _follow_hold_called_back(self, job: CallOnHold) -> None:
+        """The same for a customer we called back: music while held, the bridge after."""
+        customer = self.outbound.leg(job.call_id)
+        if customer is None or customer.state is not OutboundState.ANSWERED:
+            return
+        bridge = self._callback_bridges.get(job.call_id)
+        if job.held and bridge is not None:
+            bridge.close()
+            del self._callback_bridges[job.call_id]
+            self._callback_music[job.call_id] = self.player.hold_music(customer.media)
+        elif not job.held and bridge is None:
+            leg = self.phones.answered_leg(job.call_id)
+            if leg is None:
+                return
+            music = self._callback_music.pop(job.call_id, None)
+            if music is not None:
+                music.stop()
+            self._callback_bridges[job.call_id] = Bridge(customer.media, leg.media)
 
     def ack(self, request: Request) -> None:
         """An ACK no transaction took: for one of our 2xx (RFC 3261 §13.3.1.4)."""
@@ -783,6 +807,9 @@ class Calls:
         bridge = self._callback_bridges.pop(call_id, None)
         if bridge is not None:
             bridge.close()
+        music = self._callback_music.pop(call_id, None)
+        if music is not None:
+            music.stop()
         self._dialing.pop(call_id, None)
         self._call_back_to.pop(call_id, None)
 

@@ -19,9 +19,18 @@ import httpx
 from server.harness import Desk, Running, is_offer, running, token
 
 from ivr.caller_legs import CallerState
+from ivr.media import PromptCache
 from ivr.media.testing import FarEnd
+from ivr.rtp.g711 import Codec
 from sip_server.phone import UdpPhone, media_address, offer
-from sip_server.test_calls import AGENT_VOICE, CALLER_VOICE, eventually, live_calls, payloads
+from sip_server.test_calls import (
+    AGENT_VOICE,
+    CALLER_VOICE,
+    call_in_state,
+    eventually,
+    live_calls,
+    payloads,
+)
 
 DEMO_IVR = Path(__file__).parents[2] / "ivr" / "demo_ivr.yaml"
 CENTRE: dict[str, Any] = {
@@ -337,3 +346,36 @@ async def test_a_customer_who_lets_the_call_back_ring_is_given_up_on(
             "callback_failed",
             "no_answer",
         )
+
+
+async def test_a_called_back_customer_held_from_the_desktop_hears_music_then_the_agent(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with callback_centre(database_url, tmp_path) as centre:
+        assert (await centre.bob.post("/v1/agents/bob/not-ready")).status_code == 200
+        booked = {"queue": "sales", "callback_number": "5550044"}
+        call_id = (await centre.running.admin.post("/v1/calls", json=booked)).json()["id"]
+        assert (await centre.ann.post("/v1/agents/ann/ready")).status_code == 200
+        invite = await centre.ann_phone.incoming("INVITE")
+        await centre.ann_phone.answer(invite, offer(centre.ann_media.address[1]))
+        call_back = await centre.customer.incoming("INVITE")
+        to_customer_leg = media_address(call_back)
+        await centre.customer.answer(call_back, offer(centre.customer_media.address[1]))
+        await eventually(call_in_state(centre.running, "connected"))
+
+        assert (await centre.ann.post(f"/v1/calls/{call_id}/hold")).status_code == 200
+        music = set(PromptCache().frames("moh", Codec.PCMU))
+        centre.customer_media.packets.clear()
+        await eventually(lambda: any(p in music for p in payloads(centre.customer_media)))
+        assert (await centre.ann.post(f"/v1/calls/{call_id}/unhold")).status_code == 200
+        centre.ann_media.packets.clear()
+
+        async def talked() -> bool:
+            centre.customer_media.send_audio(CALLER_VOICE, to_customer_leg)
+            await asyncio.sleep(0.02)
+            return CALLER_VOICE in payloads(centre.ann_media)
+
+        await eventually(talked)
+        assert (await centre.ann.post(f"/v1/calls/{call_id}/hangup")).status_code == 200
+        centre.customer.respond(await centre.customer.incoming("BYE"), 200)
+        centre.ann_phone.respond(await centre.ann_phone.incoming("BYE"), 200)

@@ -69,6 +69,7 @@ from ivr.agent_legs import AgentInput, AgentLeg, AgentLegState
 from ivr.agent_phones import AgentPhones
 from ivr.announcements import prompts_for
 from ivr.caller_legs import CallerInput, CallerLeg, CallerState
+from ivr.calling_back import CallingBack
 from ivr.flow_config import Flow
 from ivr.flows import (
     EnterQueue,
@@ -81,15 +82,7 @@ from ivr.flows import (
 )
 from ivr.media import Bridge, MediaLeg, Pacer, Playback, PlaybackResult, Player, PortPool
 from ivr.media.leg import PlaybackEnd
-from ivr.outbound_legs import (
-    DEFAULT_RING_SECONDS,
-    Answered,
-    Failed,
-    HungUp,
-    OutboundLegs,
-    OutboundReport,
-    OutboundState,
-)
+from ivr.outbound_legs import DEFAULT_RING_SECONDS, OutboundLegs, OutboundReport
 from ivr.rtp.dtmf import KeyPressed
 from ivr.sdp import LocalSession, OfferNotAcceptable, SdpError, SessionDescription
 from ivr.sip.dialogs import (
@@ -237,25 +230,29 @@ class Calls:
             clock=clock,
         )
         self._pending: dict[TransactionKey, _Answer] = {}  # INVITEs waiting for their leg
-        # Calling customers back: where to (a template with ``{number}``, else the
-        # Contact of the SIP caller who asked), which agent's phone waits for them.
-        self.callback_uri = callback_uri
-        self._call_back_to: dict[CallId, str] = {}
-        self._dialing: dict[CallId, AgentId] = {}
-        self._callback_bridges: dict[CallId, Bridge] = {}
-        self._callback_music: dict[CallId, Playback] = {}  # a called-back customer on hold
-        self.outbound = OutboundLegs(
-            host=host,
-            transactions=transactions,
-            dialogs=self.dialogs,
-            send=self._send,
-            report=self._outbound_report,
-            contact=lambda: self.contact,
-            ports=self.ports,
-            pacer=self.pacer,
-            clock=clock,
-            ring_seconds=callback_ring_seconds,
+
+        def outbound(report: Callable[[OutboundReport], None]) -> OutboundLegs:
+            return OutboundLegs(
+                host=host,
+                transactions=transactions,
+                dialogs=self.dialogs,
+                send=self._send,
+                report=report,
+                contact=lambda: self.contact,
+                ports=self.ports,
+                pacer=self.pacer,
+                clock=clock,
+                ring_seconds=callback_ring_seconds,
+            )
+
+        self.calling_back = CallingBack(
+            outbound=outbound,
+            phones=self.phones,
+            player=self.player,
+            report=self.notices.put_nowait,
+            callback_uri=callback_uri,
         )
+        self.outbound = self.calling_back.legs
 
     # == views ==========================================================================
 
@@ -297,7 +294,7 @@ class Calls:
             await self._answer(job)
         elif isinstance(job, OfferCall):
             if job.callback_number is not None:  # ring only if we can dial the customer
-                waiting = self.callback_target(job.call_id, job.callback_number) is not None
+                waiting = self.calling_back.target(job.call_id, job.callback_number) is not None
             else:
                 caller = self._caller_of.get(job.call_id)
                 waiting = caller is not None and caller.state in _WAITING
@@ -305,7 +302,7 @@ class Calls:
         elif isinstance(job, RetractOffer):
             self.phones.retract(job.call_id, job.agent_id)
         elif isinstance(job, ConnectCall) and job.callback_number is not None:
-            await self._call_back(job, job.callback_number)
+            await self.calling_back.connect(job, job.callback_number)
         elif isinstance(job, ConnectCall):
             self._connect(job)
         elif isinstance(job, PlayAnnouncement):
@@ -454,7 +451,7 @@ class Calls:
         """The caller's media follows the core: music on hold while held, the bridge after."""
         caller = self._caller_of.get(job.call_id)
         if caller is None:
-            self._follow_hold_called_back(job)
+            self.calling_back.follow_hold(job.call_id, job.held)
             return
         if caller.state is not CallerState.BRIDGED:
             return
@@ -470,25 +467,6 @@ class Calls:
                 caller.playback.stop()
                 caller.playback = None
             caller.bridge = Bridge(caller.media, leg.media)
-
-    def _follow_hold_called_back(self, job: CallOnHold) -> None:
-        """The same for a customer we called back: music while held, the bridge after."""
-        customer = self.outbound.leg(job.call_id)
-        if customer is None or customer.state is not OutboundState.ANSWERED:
-            return
-        bridge = self._callback_bridges.get(job.call_id)
-        if job.held and bridge is not None:
-            bridge.close()
-            del self._callback_bridges[job.call_id]
-            self._callback_music[job.call_id] = self.player.hold_music(customer.media)
-        elif not job.held and bridge is None:
-            leg = self.phones.answered_leg(job.call_id)
-            if leg is None:
-                return
-            music = self._callback_music.pop(job.call_id, None)
-            if music is not None:
-                music.stop()
-            self._callback_bridges[job.call_id] = Bridge(customer.media, leg.media)
 
     def ack(self, request: Request) -> None:
         """An ACK no transaction took: for one of our 2xx (RFC 3261 §13.3.1.4)."""
@@ -643,7 +621,7 @@ class Calls:
         """The caller confirmed a number: a queued caller's call becomes a callback task
         (its place kept); from the IVR menu, a task is booked in the node's queue. Either
         way the caller hears the goodbye and is hung up without a ``CallerHungUp``."""
-        self._call_back_to[caller.call_id] = str(caller.dialog.remote_target)
+        self.calling_back.remember(caller.call_id, str(caller.dialog.remote_target))
         if caller.state is CallerState.CALLBACK_MENU:
             caller.move(CallerInput.CALLBACK_REQUESTED)
             caller.in_core = False  # the core's call is the task now: no caller to lose
@@ -661,45 +639,6 @@ class Calls:
                 )
             )
         log.info("call %s: callback to %s requested", caller.call_id, action.number)
-
-    def callback_target(self, call_id: CallId, number: str) -> str | None:
-        """The SIP URI to call ``number`` back at, or None when we can't (the agent dials)."""
-        if self.callback_uri is not None:
-            return self.callback_uri.replace("{number}", number)
-        return self._call_back_to.get(call_id)
-
-    async def _call_back(self, action: ConnectCall, number: str) -> None:
-        """The agent took a callback task: with their phone answered, call the customer."""
-        leg = self.phones.leg(action.call_id, action.agent_id)
-        if leg is None:
-            return  # a desktop-only agent: they dial the number themselves
-        if leg.ringing:  # accepted on the desktop while the phone rang: they dial themselves
-            self.phones.retract(action.call_id, action.agent_id)
-            return
-        target = self.callback_target(action.call_id, number)
-        if leg.state is not AgentLegState.ANSWERED or target is None:
-            return
-        self._dialing[action.call_id] = action.agent_id
-        await self.outbound.dial(action.call_id, target)
-
-    def _outbound_report(self, report: OutboundReport) -> None:
-        call_id = report.call_id
-        if isinstance(report, Failed):
-            self._dialing.pop(call_id, None)
-            self.notices.put_nowait(CallbackFailed(call_id=call_id, reason=report.reason))
-        elif isinstance(report, HungUp):
-            self.notices.put_nowait(CallerHungUp(call_id=call_id))
-        elif isinstance(report, Answered):
-            agent_id = self._dialing.pop(call_id, None)
-            customer = self.outbound.leg(call_id)
-            leg = None if agent_id is None else self.phones.leg(call_id, agent_id)
-            if customer is None or leg is None or leg.state is not AgentLegState.ANSWERED:
-                self.outbound.end(call_id)  # the agent left meanwhile: the core hears of it
-                return
-            self._callback_bridges[call_id] = Bridge(customer.media, leg.media)
-            leg.move(AgentInput.CONNECTED)
-            self.notices.put_nowait(CallbackAnswered(call_id=call_id))
-            log.info("call %s: the customer answered; bridged to %s", call_id, agent_id)
 
     def _played(self, caller: CallerLeg, playback: Playback, result: PlaybackResult) -> None:
         if caller.state is CallerState.ENDED or caller.playback is not playback:
@@ -803,15 +742,7 @@ class Calls:
         if caller is not None and caller.state is not CallerState.CALLBACK_BOOKED:
             self._hang_up_caller(caller)  # (one who booked a callback hears the goodbye out)
         self.phones.end_call(call_id)
-        self.outbound.end(call_id)
-        bridge = self._callback_bridges.pop(call_id, None)
-        if bridge is not None:
-            bridge.close()
-        music = self._callback_music.pop(call_id, None)
-        if music is not None:
-            music.stop()
-        self._dialing.pop(call_id, None)
-        self._call_back_to.pop(call_id, None)
+        self.calling_back.end(call_id)
 
     def _bye(self, dialog: Dialog, destination: Peer) -> None:
         if dialog.state is DialogState.TERMINATED:

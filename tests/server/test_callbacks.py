@@ -96,6 +96,7 @@ async def test_a_desktop_agent_reports_a_callback_that_reached_nobody(
             await centre.stop()  # the journal is flushed
             (row,) = await contact_rows(database_url, call_id)
             assert (row["outcome"], row["ended_reason"]) == ("callback_failed", "no_answer")
+            assert row["enqueued_at"] is not None and row["answered_at"] is not None
         finally:
             await bob.aclose()
 

@@ -13,10 +13,12 @@ The engine is a stack of layers, each a class over the one before:
 estimates, overflow), ``acd.transfers`` (blind transfers, consultations,
 conferences, and the end of an agent's leg), and this module: the runtime's
 interface, command dispatch, configuration, agents' presence, the commands
-that end a wait or a call (hold, hang-up, self-service, wrap-up), and the
-restore after a restart. Where a layer needs what a later one defines, it
-declares the method, raising ``NotImplementedError``. Each layer registers
-the handlers of the timers it sets.
+that end a wait or a call (hold, hang-up, self-service, wrap-up), callbacks
+(a waiting caller's request turns their call into a callback task in the
+same place; the task ends reached or not), and the restore after a restart.
+Where a layer needs what a later one defines, it declares the method,
+raising ``NotImplementedError``. Each layer registers the handlers of the
+timers it sets.
 
 Restore. A new process rebuilds its engine from the database: it first
 ``continue_sequence``s after the last stored event (before anything emits

@@ -19,6 +19,12 @@ call that leaves the queue without reaching an agent (abandoned, self-served,
 sent to another site) takes its offer and its place in the waiting lists with
 it. A call that was answered before (then sent back to a queue by a transfer)
 keeps the outcome ANSWERED however it leaves.
+
+A callback task (``CallState.CALLBACK_QUEUED``, booked with
+``CallArrived.callback_number`` or requested by a waiting caller in
+``acd.engine``) is routed like a call: its offer and its ``ConnectCall``
+carry the number; accepted, it is DIALING until the customer answers. A
+booking can't go to another site (nobody is on the line): it is blocked.
 """
 
 from __future__ import annotations

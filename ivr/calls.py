@@ -26,8 +26,15 @@ queue id goes straight to that queue, anything else is 404. An offer we
 cannot answer is 488 (RFC 3264 §6), an INVITE without an offer too (we do not
 offer in the 2xx: not done).
 
-Not done: voicemail recording and callbacks from the flow (the caller hears
-the flow's goodbye and is hung up), transfers to another site (the caller is
+Callbacks: a queued caller whose last announcement offered a callback and
+who presses 1 runs the flow's ``queue_callback`` node while still queued
+(``CallerState.CALLBACK_MENU``); their confirmed number is ``CallbackRequested``
+for the core, and they hear the goodbye without a ``CallerHungUp``. From the
+IVR menu, ``RequestCallback`` is a ``QueueEntry`` with ``callback_number``.
+Calling the customer back is ``ivr.calling_back``.
+
+Not done: voicemail recording from the flow (the caller hears the flow's
+goodbye and is hung up), transfers to another site (the caller is
 hung up), a caller's re-INVITE (answered 488, the call continues; the agent
 phone's re-INVITE is hold and retrieve, RFC 3264 §8.4), auto-answer of a
 phone whose agent accepted on the desktop (the INVITE is cancelled; the

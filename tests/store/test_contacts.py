@@ -280,3 +280,35 @@ def test_the_customer_on_the_first_event_fills_a_leg_the_note_left_without_one()
     bare = s2.call("c2", 0.0, None, C.ARRIVED)
     s2.items[-1] = dataclasses.replace(bare, customer_id=CustomerId("cust8"))
     assert rows_of(s2)[("c2", 1)]["customer_id"] == "cust8"
+
+
+def test_a_caller_who_asks_for_a_callback_stays_one_contact_answered_when_reached() -> None:
+    s = Stream()
+    s.opened("c1", 10.0)
+    s.call("c1", 10.0, None, C.ARRIVED)
+    s.call("c1", 10.0, C.ARRIVED, C.QUEUED)
+    s.call("c1", 40.0, C.QUEUED, C.CALLBACK_QUEUED, reason="callback_requested")
+    s.call("c1", 90.0, C.CALLBACK_QUEUED, C.CALLBACK_OFFERED, agent="a1")
+    s.call("c1", 95.0, C.CALLBACK_OFFERED, C.DIALING, agent="a1")
+    s.call("c1", 110.0, C.DIALING, C.CONNECTED, agent="a1")
+    s.call("c1", 170.0, C.CONNECTED, C.ENDED, agent="a1", outcome=Outcome.ANSWERED)
+    rows = rows_of(s)
+    assert list(rows) == [("c1", 1)]
+    row = rows[("c1", 1)]
+    assert (row["enqueued_at"], row["answered_at"], row["agent_id"]) == (10.0, 95.0, "a1")
+    assert row["outcome"] == "answered"
+
+
+def test_a_callback_booked_in_the_ivr_is_enqueued_and_may_end_unreached() -> None:
+    s = Stream()
+    s.opened("b1", 5.0)
+    s.call("b1", 5.0, None, C.ARRIVED)
+    s.call("b1", 5.0, C.ARRIVED, C.CALLBACK_QUEUED, reason="callback_booked")
+    s.call("b1", 60.0, C.CALLBACK_QUEUED, C.CALLBACK_OFFERED, agent="a1")
+    s.call("b1", 62.0, C.CALLBACK_OFFERED, C.DIALING, agent="a1")
+    s.call(
+        "b1", 92.0, C.DIALING, C.ENDED, agent="a1", outcome=Outcome.CALLBACK_FAILED, reason="busy"
+    )
+    row = rows_of(s)[("b1", 1)]
+    assert (row["enqueued_at"], row["answered_at"], row["agent_id"]) == (5.0, 62.0, "a1")
+    assert (row["outcome"], row["ended_reason"]) == ("callback_failed", "busy")

@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 from acd.engine import Engine, Step
 from acd.events import AgentStateChanged, CallStateChanged, ReservationStateChanged
 from acd.ids import AgentId, CallId, QueueId, ReservationId
-from acd.states import AgentState, AgentStatus, CallState
+from acd.states import AgentState, AgentStatus, CallState, Outcome
 from cti.context import CallOpened
 
 SL_BUCKETS = (5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
@@ -196,7 +196,7 @@ class Metrics:
             times.answered = True
         if leg_over:
             self._leg_ended_in[event.call_id] = times.queue_id
-            if times.answered:
+            if times.answered and event.outcome is not Outcome.CALLBACK_FAILED:
                 self._child(self.talk, times.queue_id).observe(times.talk)
                 self._child(self.hold, times.queue_id).observe(times.hold)
             elif times.queued_at is not None and event.outcome is not None:

@@ -48,7 +48,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from acd.actions import (
     Action,
@@ -678,6 +678,8 @@ class Calls:
         caller = self._caller_of.get(action.call_id)
         if caller is None or caller.state is not CallerState.QUEUED:
             return
+        if action.offer_callback and (self.flow is None or self.flow.queue_callback is None):
+            action = replace(action, offer_callback=False)  # no menu to take it: not offered
         caller.callback_offered = action.offer_callback
         self._play(caller, prompts_for(action, caller.language), barge_in=False)
 

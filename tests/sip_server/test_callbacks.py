@@ -75,9 +75,8 @@ async def callback_centre(
         tmp_path,
         CENTRE,
         sip_port=0,
-        ivr_flow=DEMO_IVR,
         sip_callback_uri=uri,
-        **settings,
+        **({"ivr_flow": DEMO_IVR} | settings),
     ) as centre:
         customer.server_port = centre.server.switchboard.port
         creds = {"username": "ann", "password": "pa55word!"}
@@ -379,3 +378,32 @@ async def test_a_called_back_customer_held_from_the_desktop_hears_music_then_the
         assert (await centre.ann.post(f"/v1/calls/{call_id}/hangup")).status_code == 200
         centre.customer.respond(await centre.customer.incoming("BYE"), 200)
         centre.ann_phone.respond(await centre.ann_phone.incoming("BYE"), 200)
+
+
+async def test_without_a_callback_menu_in_the_flow_no_callback_is_offered(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with callback_centre(database_url, tmp_path, ivr_flow=None) as centre:
+        await bob_answers_one_and_keeps_another(centre)
+        calls = centre.running.server.switchboard.calls
+        caller = await UdpPhone.open(centre.running.server.switchboard.port)
+        caller_media = await FarEnd.open()
+        try:
+            answer = await caller.call("sales", offer(caller_media.address[1]))
+            assert answer.status == 200
+
+            def announced() -> list[tuple[str, ...]]:
+                return [
+                    p
+                    for leg in calls.callers()
+                    for p in leg.played
+                    if "en/your_estimated_wait_is" in p
+                ]
+
+            await eventually(lambda: len(announced()) >= 2)  # estimates: the core offers it
+            assert not any("en/press_1_for_callback" in prompts for prompts in announced())
+            assert not any(leg.callback_offered for leg in calls.callers())
+            assert (await caller.hang_up()).status == 200
+        finally:
+            caller.close()
+            caller_media.close()

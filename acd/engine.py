@@ -25,7 +25,9 @@ Restore. A new process rebuilds its engine from the database: it first
 one, configuring agents included), configures queues and agents, seeds
 ``remember_last_agent`` from stored contacts, and ends with
 ``close_interrupted`` each call that was live in the process that died (it
-can't be resumed: its telephony is gone with it).
+can't be resumed: its telephony is gone with it), but for callback tasks that
+were waiting: nobody's line died with them, so ``restore_callback`` puts them
+back in their place (their enqueue time).
 """
 
 from __future__ import annotations
@@ -177,6 +179,61 @@ class Engine(Transfers):
             rejected.step = self._finish()  # type: ignore[attr-defined]
             raise
         self._interrupted_event(call_id, queue_id, from_state, agent_id, now)
+        return self._finish()
+
+    def restore_callback(
+        self,
+        *,
+        call_id: CallId,
+        queue_id: QueueId,
+        from_state: CallState,
+        number: str,
+        enqueued_at: float,
+        ani: str = "",
+        customer_id: CustomerId | None = None,
+        now: float,
+    ) -> Step:
+        """Put back a callback task that waited (in ``from_state``) in the process that
+        died, in its place (``enqueued_at``): no caller's line died with it. Timers due
+        by ``now`` fire first; ``CommandRejected`` (then close it as interrupted) when it
+        can't be: an unknown queue, a live call, a state that is not a waiting task."""
+        self._start(now)
+        self._fire_due(now)
+        try:
+            if call_id in self._calls:
+                raise CommandRejected("call_exists", f"call {call_id} is live in this engine")
+            if (from_state, Trigger.RESTORE) not in CALL_TRANSITIONS:
+                raise CommandRejected(
+                    "wrong_state",
+                    f"a call {from_state.value} is no waiting callback",
+                    from_state.value,
+                )
+            queue = self._require_queue(queue_id)
+            check_callback_number(number)
+        except CommandRejected as rejected:
+            rejected.step = self._finish()  # type: ignore[attr-defined]
+            raise
+        call = Call(
+            call_id=call_id,
+            queue=queue,
+            order=next(self._call_order),
+            now=now,
+            ani=ani,
+            dnis="",
+            language=None,
+            skills=None,
+            priority=None,
+            customer_id=customer_id,
+            dedicated_agent=None,
+            data={},
+        )
+        call.callback_number = number
+        call.enqueued_at = enqueued_at
+        call.state = from_state  # as the log left it; the RESTORE transition says the rest
+        self._calls[call_id] = call
+        self._place(call, queue, now, Trigger.RESTORE, "restored", number)
+        self._route(call, now)
+        self._settle(now)
         return self._finish()
 
     def remember_last_agent(self, customer_id: CustomerId, agent_id: AgentId) -> None:

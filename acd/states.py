@@ -123,6 +123,7 @@ class Trigger(_Enum):
     INTERRUPT = "interrupt"  # closed after a restart: the process it lived in died
     CALLBACK = "callback"  # a waiting caller, or an IVR booking, became a callback task
     REACH = "reach"  # the customer answered the call back
+    RESTORE = "restore"  # a callback task waiting when the previous process died, put back
 
 
 T = Trigger
@@ -193,6 +194,8 @@ CALL_TRANSITIONS: dict[tuple[CallState, Trigger], CallState] = {
     (C.CALLBACK_QUEUED, T.INTERRUPT): C.ENDED,
     (C.CALLBACK_OFFERED, T.INTERRUPT): C.ENDED,
     (C.DIALING, T.INTERRUPT): C.ENDED,
+    (C.CALLBACK_QUEUED, T.RESTORE): C.CALLBACK_QUEUED,  # nobody's line was lost with it
+    (C.CALLBACK_OFFERED, T.RESTORE): C.CALLBACK_QUEUED,  # (its offer died with the process)
 }
 
 R = ReservationState

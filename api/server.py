@@ -2,8 +2,9 @@
 
 ``Server.start`` restores the centre from the database (configuration, agents'
 memberships, each customer's last agent), closes the calls a crash left open
-as ``interrupted``, continues the event sequence, and then runs the routing
-runtime and the journal's writer in one task group. ``execute`` is how the
+as ``interrupted`` (but puts back the callback tasks that were waiting),
+continues the event sequence, and then runs the routing runtime and the
+journal's writer in one task group. ``execute`` is how the
 API changes anything: the command goes through the runtime, and the reply
 waits until its events are durable.
 """
@@ -348,7 +349,17 @@ class Server:
             self.sip_accounts.put(account)
         for customer_id, agent_id in (await self.journal.last_agents()).items():
             self.engine.remember_last_agent(CustomerId(customer_id), AgentId(agent_id))
-        for leg in await self.journal.live_legs():
+        live = await self.journal.live_legs()
+        waiting = [leg.call_id for leg in live if leg.state in _WAITING_CALLBACK]
+        numbers = await self.journal.callback_numbers(waiting)
+        for leg in live:
+            number = numbers.get(leg.call_id)
+            if number is not None and leg.enqueued_at is not None:
+                try:  # nobody's line died with a waiting callback task: it goes on
+                    self.runtime.apply(_put_back(leg, number, leg.enqueued_at))
+                    continue
+                except CommandRejected as refused:  # (its queue is gone...)
+                    log.warning("callback %s not put back: %s", leg.call_id, refused)
             self.runtime.apply(_interrupt(leg))
         if self.runtime.seq:
             await self.journal.wait_durable(self.runtime.seq)
@@ -530,6 +541,27 @@ def _interrupt(leg: LiveLeg) -> Callable[[Engine, float], Step]:
         )
 
     return close
+
+
+_WAITING_CALLBACK = frozenset({CallState.CALLBACK_QUEUED.value, CallState.CALLBACK_OFFERED.value})
+
+
+def _put_back(leg: LiveLeg, number: str, enqueued_at: float) -> Callable[[Engine, float], Step]:
+    """Put a callback task that was waiting back in its queue, in its place."""
+
+    def restore(engine: Engine, now: float) -> Step:
+        return engine.restore_callback(
+            call_id=CallId(leg.call_id),
+            queue_id=QueueId(leg.queue_id),
+            from_state=CallState(leg.state),
+            number=number,
+            enqueued_at=enqueued_at,
+            ani=leg.ani,
+            customer_id=None if leg.customer_id is None else CustomerId(leg.customer_id),
+            now=now,
+        )
+
+    return restore
 
 
 class _SipSink:

@@ -21,6 +21,7 @@ from acd.commands import (
     DisasterModeChanged,
 )
 from acd.config import OverflowCondition, OverflowRule, Target
+from acd.errors import CommandRejected
 from acd.events import CallStateChanged, ReservationStateChanged
 from acd.ids import AgentId, CallId, QueueId
 from acd.kpis import KpiFold
@@ -253,3 +254,46 @@ def test_offer_actions_of_ordinary_calls_carry_no_callback_number() -> None:
     assert offer.callback_number is None
     centre.accept("ann", "c1")
     assert centre.actions_of(ConnectCall)[-1].callback_number is None
+
+
+def test_a_callback_task_waiting_at_a_restart_is_put_back_in_its_place() -> None:
+    centre = Centre()
+    centre.engine.continue_sequence(100)
+    centre.queue("sales").agent("ann", queues=["sales"], ready=False)
+    centre.at(50).call("c9", "sales")  # arrived in this process, after the task
+    step = centre.engine.restore_callback(
+        call_id=CallId("c1"),
+        queue_id=QueueId("sales"),
+        from_state=CallState.CALLBACK_OFFERED,
+        number="5551234",
+        enqueued_at=10,
+        now=60,
+    )
+    centre.events.extend(step.events)
+    (restored,) = step.events
+    assert isinstance(restored, CallStateChanged)
+    assert (restored.from_state, restored.to_state, restored.reason) == (
+        CallState.CALLBACK_OFFERED,
+        CallState.CALLBACK_QUEUED,
+        "restored",
+    )
+    assert centre.call_view("c1").position == 1  # type: ignore[union-attr]
+    centre.at(61)
+    _ann_is_ready(centre)
+    offer = centre.offers()[-1]
+    assert (offer.call_id, offer.callback_number) == ("c1", "5551234")
+
+
+@pytest.mark.parametrize("state", [CallState.QUEUED, CallState.DIALING, CallState.CONNECTED])
+def test_only_a_waiting_callback_task_can_be_put_back(state: CallState) -> None:
+    centre = Centre().queue("sales")
+    with pytest.raises(CommandRejected):
+        centre.engine.restore_callback(
+            call_id=CallId("c1"),
+            queue_id=QueueId("sales"),
+            from_state=state,
+            number="5551234",
+            enqueued_at=0,
+            now=1,
+        )
+    assert centre.call_view("c1") is None

@@ -117,6 +117,7 @@ class LiveLeg:
     dnis: str
     data: dict[str, str]
     state: str | None  # to_state of the call's latest event; None if no event was stored
+    enqueued_at: float | None = None
 
 
 class Legs:

@@ -375,6 +375,7 @@ class EventJournal:
                 contacts.c.ani,
                 contacts.c.dnis,
                 contacts.c.data,
+                contacts.c.enqueued_at,
                 state.label("state"),
             )
             .where(contacts.c.ended_at.is_(None))
@@ -393,9 +394,31 @@ class EventJournal:
                 dnis=r.dnis,
                 data=dict(r.data),
                 state=r.state,
+                enqueued_at=r.enqueued_at,
             )
             for r in rows
         ]
+
+    async def callback_numbers(self, call_ids: list[CallId]) -> dict[CallId, str]:
+        """The number each of these calls asked to be called back at, if one did."""
+        if not call_ids:
+            return {}
+        query = (
+            select(events.c.entity_id, events.c.data)
+            .where(
+                events.c.entity == "call",
+                events.c.to_state == "callback_queued",
+                events.c.entity_id.in_(call_ids),
+            )
+            .order_by(events.c.seq)
+        )
+        async with self._database.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {
+            CallId(r.entity_id): r.data["callback_number"]
+            for r in rows
+            if r.data.get("callback_number")
+        }
 
     async def last_agents(self) -> dict[CustomerId, AgentId]:
         """For each customer, the agent of their most recently answered leg."""

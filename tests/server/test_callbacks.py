@@ -113,3 +113,34 @@ async def test_callbacks_with_numbers_that_cannot_be_dialled_are_refused(
         assert bad.status_code == 422
         unknown = await admin.post("/v1/calls/nope/callback", json={"number": "5550000"})
         assert unknown.status_code == 404
+
+
+async def test_a_waiting_callback_is_put_back_in_its_place_after_a_restart(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with running(database_url, tmp_path, CENTRE) as centre:
+        first = await centre.admin.post(
+            "/v1/calls", json={"queue": "sales", "ani": "5550001", "callback_number": "5550001"}
+        )
+        caller = await centre.admin.post("/v1/calls", json={"queue": "sales", "ani": "5550002"})
+        booked, waiting = first.json(), caller.json()
+    async with running(database_url, tmp_path, CENTRE) as centre:
+        calls = {c["id"]: c for c in (await centre.admin.get("/v1/calls")).json()}
+        assert list(calls) == [booked["id"]]  # the caller's line died with the process
+        task = calls[booked["id"]]
+        assert (task["state"], task["callback_number"]) == ("callback_queued", "5550001")
+        assert task["enqueued_at"] == booked["enqueued_at"]
+        bob = centre.client(token("agent", "bob"))
+        desk = await Desk.open(centre.ws_url(), token("agent", "bob"))
+        try:
+            await bob.post("/v1/agents/bob/login")
+            await bob.post("/v1/agents/bob/ready")
+            offered = await desk.wait_for(is_offer("bob"))
+            assert (offered["data"]["call_id"], offered["data"]["callback_number"]) == (
+                booked["id"],
+                "5550001",
+            )
+        finally:
+            await desk.close()
+            await bob.aclose()
+    assert waiting["state"] == "queued"

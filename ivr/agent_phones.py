@@ -22,11 +22,11 @@ from acd.commands import AgentDeviceLost, AgentHungUp, OfferAccepted, OfferRejec
 from acd.ids import AgentId, CallId
 from ivr.agent_legs import AgentInput, AgentLeg, AgentLegState
 from ivr.media import MediaLeg, Pacer, PortPool
+from ivr.outbound_legs import invite_with_offer
 from ivr.sdp import LocalSession, SdpError, SessionDescription
-from ivr.sip.dialog_requests import new_request, via_for_contact
 from ivr.sip.dialogs import Dialog, DialogId, Dialogs, DialogState
 from ivr.sip.errors import ParseError
-from ivr.sip.fields import NameAddress, parse_name_address
+from ivr.sip.fields import NameAddress
 from ivr.sip.message import Request, Response
 from ivr.sip.registrar import Binding
 from ivr.sip.transaction_outputs import Peer, TransactionKey
@@ -119,17 +119,13 @@ class AgentPhones:
         media = await MediaLeg.open(ports=self._ports, pacer=self._pacer)
         session = LocalSession(address=self.host)
         sdp = session.offer(port=media.port)
-        contact = self._contact()
         target = parse_uri(binding.uri)
-        invite = new_request(
-            "INVITE",
-            uri=target,
-            from_address=parse_name_address(f"<sip:acd@{self.host}>"),
-            to_address=NameAddress(uri=target),
-            via=via_for_contact(contact),
-            contact=contact,
-            headers=[("Content-Type", SDP), ("Subject", f"call {offer.call_id}")],
-            body=sdp.encode(),
+        invite = invite_with_offer(
+            target,
+            host=self.host,
+            contact=self._contact(),
+            sdp=sdp.encode(),
+            headers=[("Subject", f"call {offer.call_id}")],
         )
         destination = phone_address(binding)
         outputs = self._transactions.request(invite, destination, self._now())

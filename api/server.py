@@ -27,6 +27,7 @@ from acd.commands import (
     AgentDeviceLost,
     AgentDeviceRestored,
     CallArrived,
+    CallTransferred,
     Command,
     DisasterModeChanged,
     QueueConfigured,
@@ -54,11 +55,20 @@ from cti.runtime import Applied, Guard, Runtime
 from cti.screenpop import ScreenPops
 from cti.softphone import BadCommand
 from cti.wire import iso
-from ivr.calls import CallEnded, CallOnHold, Calls, QueueEntry
+from ivr.calls import (
+    CallEnded,
+    CallKept,
+    CallOnHold,
+    CallRequeued,
+    Calls,
+    QueueEntry,
+    TransferRefused,
+)
 from ivr.flow_config import load_flow
 from ivr.registrations import PhoneNotice, PhoneRegistered, Registrations
 from ivr.sip.accounts import SipAccount, SipAccounts, ha1_by_name
 from ivr.sip.digest import Algorithm, hashed_secrets
+from ivr.site_calls import OverflowMode
 from ivr.switchboard import Switchboard
 
 log = logging.getLogger("acd.server")
@@ -230,7 +240,16 @@ class Server:
             queues=lambda: self.queues.keys(),
             new_call_id=self.new_call_id,
             flow=None if flow_path is None else load_flow(flow_path),
+            find_agent=self._agent_named,
+            overflow=OverflowMode(self.settings.sip_overflow),
         )
+
+    def _agent_named(self, name: str) -> AgentId | None:
+        """An agent by id, else by SIP username: the target of a REFER."""
+        if AgentId(name) in self.agents:
+            return AgentId(name)
+        account = self.sip_accounts.by_username(name)
+        return None if account is None else account.agent_id
 
     async def _phones_to_engine(self) -> None:
         """An agent's phone registered or went away: their device, for the core."""
@@ -262,6 +281,8 @@ class Server:
                 log.info("%s refused by the core: %s", type(notice).__name__, refused)
                 if isinstance(notice, QueueEntry):
                     calls.act(CallEnded(call_id=notice.call_id))
+                elif isinstance(notice, CallTransferred):  # asked by REFER: the phone is told
+                    calls.act(TransferRefused(call_id=notice.call_id, error_id=refused.error_id))
 
     async def _sip_call_arrived(self, entry: QueueEntry) -> None:
         """A SIP caller enters a queue: ``CallArrived`` with its screen pop, as over REST."""
@@ -529,12 +550,25 @@ def _interrupt(leg: LiveLeg) -> Callable[[Engine, float], Step]:
 
 
 class _SipSink:
-    """Hands the SIP calls the core's actions and the end of each call, in order, at once."""
+    """Hands the SIP calls the core's actions and the end of each call, in order, at once.
+
+    A call entering a queue goes first, before the step's actions: a new call
+    kept (``CallKept``: a caller still ringing is answered before any offer
+    rings a phone for them) or a talking call sent back by a blind transfer
+    (``CallRequeued``: the transferring agent's phone is let go before the
+    next agent's rings).
+    """
 
     def __init__(self, calls: Calls) -> None:
         self._calls = calls
 
     def accept(self, step: Step, notes: Sequence[CallOpened]) -> None:
+        for event in step.events:
+            if isinstance(event, CallStateChanged) and event.to_state is CallState.QUEUED:
+                if event.from_state is CallState.ARRIVED:
+                    self._calls.act(CallKept(call_id=event.call_id))
+                elif event.from_state in (CallState.CONNECTED, CallState.HELD):
+                    self._calls.act(CallRequeued(call_id=event.call_id))
         for action in step.actions:
             self._calls.act(action)
         for event in step.events:

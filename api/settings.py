@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,9 @@ class Settings(BaseSettings):
     ivr_flow: Path | None = None  # the IVR flow for SIP callers; the demo's with --demo
     sip_digest: str = "SHA-256,MD5"  # challenges offered, best first; "MD5" for older phones
     sip_realm: str = "acd"  # digest realm of the registrar: changing it voids every SIP password
+    # Overflow to another site over SIP: "bridge" (we call the site and relay) or "redirect"
+    # (302 to the site for a caller who dialled a queue and is not answered yet; else bridge).
+    sip_overflow: Literal["bridge", "redirect"] = "bridge"
     ws_queue: int = 2_000  # messages buffered per desktop before it is cut off as lagging
 
     def signing_key(self) -> str:

@@ -5,8 +5,12 @@ Theory of operation. A caller's leg is born when we answer their INVITE
 runs a ``FlowRun`` (``IN_FLOW``) until the flow hands the call to a queue or
 hangs up; with a queue entry it goes straight to ``QUEUED``, where it hears
 music on hold and the core's announcements. ``ConnectCall`` bridges it to
-the agent's leg (``BRIDGED``). It ends once (``ENDED``): the caller's BYE,
-our BYE, or a 2xx never acknowledged. ``CALLER_TRANSITIONS`` is the whole
+the agent's leg (``BRIDGED``); a blind transfer sends it back (``QUEUED``).
+In redirect mode a caller dialling a queue is handed to the core before we
+answer (``RINGING``: 180 sent) and answered once the core keeps it. A caller
+the core sends to another site is ``AWAY`` (``ivr.site_calls`` carries it).
+It ends once (``ENDED``): the caller's BYE, our BYE, a 2xx never
+acknowledged, or our refusal of a ringing caller (302, 486). ``CALLER_TRANSITIONS`` is the whole
 machine; an input it does not list is a bug and raises.
 
 The record holds no I/O of its own: ``ivr.calls`` drives the media and the
@@ -29,10 +33,12 @@ from ivr.sip.transaction_outputs import Peer
 class CallerState(Enum):
     __hash__ = object.__hash__
 
+    RINGING = "ringing"  # handed to the core before we answer (redirect mode): 180 sent
     ANSWERED = "answered"  # our 2xx is out; what comes next is not chosen yet
     IN_FLOW = "in_flow"  # the IVR flow runs
     QUEUED = "queued"  # handed to the core: music on hold, announcements
     BRIDGED = "bridged"  # talking to an agent's phone
+    AWAY = "away"  # sent to another site: the core is done with it (ivr.site_calls)
     ENDED = "ended"
 
 
@@ -41,7 +47,10 @@ class CallerInput(Enum):
 
     FLOW_STARTED = "flow_started"
     QUEUE_ENTERED = "queue_entered"
+    PICKED_UP = "picked_up"  # a ringing caller the core kept is answered
     CONNECTED = "connected"
+    REQUEUED = "requeued"  # a blind transfer sent them back to a queue
+    SENT_AWAY = "sent_away"
     ENDED = "ended"
 
 
@@ -51,7 +60,10 @@ CALLER_TRANSITIONS: Mapping[tuple[CallerState, CallerInput], CallerState] = Mapp
         (S.ANSWERED, In.FLOW_STARTED): S.IN_FLOW,
         (S.ANSWERED, In.QUEUE_ENTERED): S.QUEUED,
         (S.IN_FLOW, In.QUEUE_ENTERED): S.QUEUED,
+        (S.RINGING, In.PICKED_UP): S.QUEUED,
         (S.QUEUED, In.CONNECTED): S.BRIDGED,
+        (S.BRIDGED, In.REQUEUED): S.QUEUED,
+        (S.QUEUED, In.SENT_AWAY): S.AWAY,
         **{(state, In.ENDED): S.ENDED for state in CallerState if state is not S.ENDED},
     }
 )
@@ -88,6 +100,7 @@ class CallerLeg:
         ani: str,
         dnis: str,
         language: Language,
+        state: CallerState = CallerState.ANSWERED,
     ) -> None:
         self.call_id = call_id
         self.dialog = dialog
@@ -96,7 +109,7 @@ class CallerLeg:
         self.ani = ani
         self.dnis = dnis
         self.language = language
-        self.state = CallerState.ANSWERED
+        self.state = state  # RINGING only for a caller handed to the core before answering
         self.flow: FlowRun | None = None
         self.in_core = False  # CallArrived sent: the core owns the call's fate
         self.playback: Playback | None = None

@@ -58,6 +58,7 @@ from acd.commands import (
     CallerHungUp,
     CallHeld,
     CallRetrieved,
+    CallTransferred,
     OfferAccepted,
     OfferRejected,
 )
@@ -70,8 +71,17 @@ from ivr.flow_config import Flow
 from ivr.flows import EnterQueue, FlowAction, FlowRun, Hangup, PlayPrompts, StopPlayback
 from ivr.media import Bridge, MediaLeg, Pacer, Playback, PlaybackResult, Player, PortPool
 from ivr.media.leg import PlaybackEnd
+from ivr.outbound_legs import OutboundLegs
+from ivr.referrals import (
+    Referral,
+    ReferralInput,
+    ReferRefused,
+    notify,
+    refer_target,
+    refusal_status,
+)
 from ivr.rtp.dtmf import KeyPressed
-from ivr.sdp import LocalSession, OfferNotAcceptable, SdpError, SessionDescription
+from ivr.sdp import AudioAgreement, LocalSession, OfferNotAcceptable, SdpError, SessionDescription
 from ivr.sip.dialogs import (
     AnswerUnacknowledged,
     Dialog,
@@ -87,6 +97,7 @@ from ivr.sip.registrar import Binding
 from ivr.sip.transaction_outputs import Peer, RequestReceived, TransactionKey
 from ivr.sip.transactions import Output, TransactionLayer
 from ivr.sip.uri import SipUri
+from ivr.site_calls import OverflowMode, SiteCalls
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +135,7 @@ Notice = (
     | AgentDeviceLost
     | CallHeld
     | CallRetrieved
+    | CallTransferred
 )
 
 
@@ -135,7 +147,29 @@ class CallOnHold:
     held: bool  # False: taken off hold, the caller and the agent are bridged again
 
 
-Job = Action | CallEnded | CallOnHold
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallRequeued:
+    """The core sent a talking call back to a queue (a blind transfer): its agent's leg goes."""
+
+    call_id: CallId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallKept:
+    """The core took a new call into a queue: a caller still ringing (redirect mode) is answered."""
+
+    call_id: CallId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferRefused:
+    """The core refused the transfer a phone asked for by REFER."""
+
+    call_id: CallId
+    error_id: str
+
+
+Job = Action | CallEnded | CallOnHold | CallRequeued | CallKept | TransferRefused
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,6 +181,16 @@ class _Answer:
     dnis: str
     start_node: str | None  # the flow's, or None for a queue entry
     queue_id: QueueId | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Ringing:
+    """A caller handed to the core before we answer (redirect mode): what the 200 needs."""
+
+    caller: CallerLeg
+    received: RequestReceived
+    sdp: bytes  # our answer to their offer, sent with the 200
+    agreement: AudioAgreement
 
 
 class Calls:
@@ -167,6 +211,8 @@ class Calls:
         ports: PortPool | None = None,
         player: Player | None = None,
         clock: Callable[[], float] = time.time,
+        find_agent: Callable[[str], AgentId | None] = lambda _name: None,
+        overflow: OverflowMode = OverflowMode.BRIDGE,
     ) -> None:
         self.host = host
         self.port = 0  # set by the switchboard once the transport is bound
@@ -202,6 +248,24 @@ class Calls:
             clock=clock,
         )
         self._pending: dict[TransactionKey, _Answer] = {}  # INVITEs waiting for their leg
+        self._find_agent = find_agent  # by agent id or SIP username, for REFER
+        self.overflow = overflow
+        self.outbound = OutboundLegs(
+            host=host,
+            transactions=transactions,
+            dialogs=self.dialogs,
+            send=self._send,
+            contact=lambda: self.contact,
+            ports=self.ports,
+            pacer=self.pacer,
+            clock=clock,
+        )
+        self.sites = SiteCalls(
+            legs=self.outbound, player=self.player, hang_up_caller=self._hang_up_caller, clock=clock
+        )
+        self._referrals: dict[CallId, Referral] = {}  # REFERs the core has not settled yet
+        self._unanswered: dict[CallId, _Ringing] = {}  # redirect mode: in the core, not answered
+        self._ringing_keys: dict[TransactionKey, CallId] = {}  # their INVITEs, for CANCEL
 
     # == views ==========================================================================
 
@@ -241,7 +305,11 @@ class Calls:
     async def _serve(self, job: Job | _Answer) -> None:
         if isinstance(job, _Answer):
             await self._answer(job)
-        elif isinstance(job, OfferCall):
+            return
+        ringing = self._unanswered.get(job.call_id)
+        if ringing is not None and self._settle_unanswered(ringing, job):
+            return
+        if isinstance(job, OfferCall):
             caller = self._caller_of.get(job.call_id)
             waiting = caller is not None and caller.state is CallerState.QUEUED
             await self.phones.ring(job, caller_waiting=waiting)
@@ -253,8 +321,14 @@ class Calls:
             self._announce(job)
         elif isinstance(job, CallOnHold):
             self._follow_hold(job)
-        elif isinstance(job, CallEnded | RejectCall | TransferToSite):
+        elif isinstance(job, TransferToSite):
+            await self._to_site(job)
+        elif isinstance(job, CallEnded | RejectCall):
             self._end_call(job.call_id)
+        elif isinstance(job, CallRequeued):
+            self._requeue(job.call_id)
+        elif isinstance(job, TransferRefused):
+            self._settle_referral(job.call_id, *refusal_status(job.error_id))
 
     def _now(self) -> float:
         return self._clock()
@@ -329,6 +403,10 @@ class Calls:
         if invite is not None and pending is not None:
             request = pending.received.request
             self._respond(invite, response_to(request, 487, to_tag=pending.received.key.to_tag))
+        ringing = None if invite is None else self._ringing_keys.get(invite)
+        caller = None if ringing is None else self._caller_of.get(ringing)
+        if caller is not None:
+            self._caller_left(caller)  # 487 to the INVITE, and the core hears the hang-up
 
     def _in_dialog(self, received: RequestReceived) -> None:
         request = received.request
@@ -345,10 +423,18 @@ class Calls:
         method = request.method
         if method == "BYE":
             self._respond(received.key, response_to(request, 200))
+            site = self.outbound.by_dialog(found.id)
             if caller is not None:
                 self._caller_left(caller)
             elif agent is not None:
                 self.phones.hung_up(agent)
+            elif site is not None:
+                self.outbound.hung_up(site)
+        elif method == "REFER" and agent is not None:
+            self._referred(received, agent)
+        elif method == "REFER":
+            refusal = response_to(request, 403, "Only an agent's phone may transfer")
+            self._respond(received.key, refusal)
         elif method == "INFO":
             digit = _relayed_digit(request)
             self._respond(received.key, response_to(request, 200))
@@ -433,11 +519,16 @@ class Calls:
             media.close()
             self._respond(received.key, response_to(request, 400, str(error)[:80]))
             return
-        media.configure(agreement)
-        response = dialog.answer(
-            request, 200, now, headers=[("Content-Type", SDP)], body=sdp.encode()
-        )
-        self._respond(received.key, response)
+        # Redirect mode: a caller dialling a queue rings while the core decides (302 possible).
+        ring_first = job.queue_id is not None and self.overflow is OverflowMode.REDIRECT
+        if ring_first:
+            self._respond(received.key, dialog.answer(request, 180, now))
+        else:
+            media.configure(agreement)
+            response = dialog.answer(
+                request, 200, now, headers=[("Content-Type", SDP)], body=sdp.encode()
+            )
+            self._respond(received.key, response)
         sender = request.from_address
         ani = sender.uri.user if sender is not None and isinstance(sender.uri, SipUri) else None
         caller = CallerLeg(
@@ -448,10 +539,20 @@ class Calls:
             ani=ani or "",
             dnis=job.dnis,
             language=self.flow.language if self.flow is not None else Language("en"),
+            state=CallerState.RINGING if ring_first else CallerState.ANSWERED,
         )
         self._callers[dialog.id] = caller
         self._caller_of[caller.call_id] = caller
         media.on_digit = lambda _leg, key: self._key_pressed(caller, key)
+        if ring_first and job.queue_id is not None:
+            log.info("call %s from %r to %r ringing", caller.call_id, caller.ani, caller.dnis)
+            ringing = _Ringing(
+                caller=caller, received=received, sdp=sdp.encode(), agreement=agreement
+            )
+            self._unanswered[caller.call_id] = ringing
+            self._ringing_keys[received.key] = caller.call_id
+            self._hand_to_core(caller, job.queue_id, language=None, data={})
+            return
         log.info("call %s from %r to %r answered", caller.call_id, caller.ani, caller.dnis)
         if job.start_node is not None and self.flow is not None:
             run = FlowRun(self.flow, start_node=job.start_node, ani=caller.ani)
@@ -472,6 +573,21 @@ class Calls:
         priority: int | None = None,
     ) -> None:
         caller.move(CallerInput.QUEUE_ENTERED)
+        self._hand_to_core(
+            caller, queue_id, language=language, data=data, skills=skills, priority=priority
+        )
+        self._hold(caller)
+
+    def _hand_to_core(
+        self,
+        caller: CallerLeg,
+        queue_id: QueueId,
+        *,
+        language: Language | None,
+        data: Mapping[str, str],
+        skills: Mapping[Skill, int] | None = None,
+        priority: int | None = None,
+    ) -> None:
         caller.in_core = True
         self.notices.put_nowait(
             QueueEntry(
@@ -485,7 +601,56 @@ class Calls:
                 data=dict(data),
             )
         )
+
+    # == redirect mode: callers the core holds before we answer ==========================
+
+    def _settle_unanswered(self, ringing: _Ringing, job: Job) -> bool:
+        """The core's first word on a ringing caller: 302 or 486 ends it (True); else answer.
+
+        ``TransferToSite`` becomes ``302 Moved Temporarily`` to the site (RFC 3261
+        §21.3.3), ``RejectCall`` ``486 Busy Here``, the core ending it otherwise
+        ``480``; any other job means the core keeps the caller: we answer, and
+        the job goes on as for any queued caller (False).
+        """
+        if isinstance(job, TransferToSite):
+            log.info("call %s: redirected to %s (%s)", job.call_id, job.site, job.reason)
+            self._refuse_ringing(ringing, 302, headers=[("Contact", f"<{job.site}>")])
+        elif isinstance(job, RejectCall):
+            self._refuse_ringing(ringing, 486)
+        elif isinstance(job, CallEnded):
+            self._refuse_ringing(ringing, 480)
+        else:
+            self._pick_up(ringing)
+            return False
+        return True
+
+    def _pick_up(self, ringing: _Ringing) -> None:
+        caller, received = ringing.caller, ringing.received
+        self._forget_ringing(ringing)
+        caller.media.configure(ringing.agreement)
+        response = caller.dialog.answer(
+            received.request, 200, self._now(), headers=[("Content-Type", SDP)], body=ringing.sdp
+        )
+        self._respond(received.key, response)
+        caller.move(CallerInput.PICKED_UP)
         self._hold(caller)
+        log.info("call %s answered in queue", caller.call_id)
+
+    def _refuse_ringing(
+        self, ringing: _Ringing, status: int, *, headers: list[tuple[str, str]] | None = None
+    ) -> None:
+        """A final failure to the ringing caller's INVITE; the caller is done with here."""
+        caller, received = ringing.caller, ringing.received
+        self._forget_ringing(ringing)
+        response = caller.dialog.answer(
+            received.request, status, self._now(), headers=headers or []
+        )
+        self._respond(received.key, response)
+        self._close_caller(caller)
+
+    def _forget_ringing(self, ringing: _Ringing) -> None:
+        self._unanswered.pop(ringing.caller.call_id, None)
+        self._ringing_keys.pop(ringing.received.key, None)
 
     # == the IVR flow ===================================================================
 
@@ -581,17 +746,97 @@ class Calls:
         log.info("call %s bridged to %s's phone", caller.call_id, leg.agent_id)
 
     def response(self, response: Response, key: TransactionKey) -> None:
-        """A response to one of our requests: the phones' INVITEs are the ones that matter."""
-        self.phones.response(response, key)
+        """A response to one of our requests: those to our INVITEs (phones, sites) matter."""
+        if not self.outbound.response(response, key):
+            self.phones.response(response, key)
 
     def invite_timed_out(self, key: TransactionKey) -> None:
-        self.phones.invite_timed_out(key)
+        if not self.outbound.timed_out(key):
+            self.phones.invite_timed_out(key)
+
+    # == transfers: REFER, blind transfers, overflow to another site ======================
+
+    def _referred(self, received: RequestReceived, leg: AgentLeg) -> None:
+        """An agent's phone asks to send its caller elsewhere (RFC 3515; ``ivr.referrals``)."""
+        request = received.request
+        if leg.state is not AgentLegState.BRIDGED:
+            self._respond(received.key, response_to(request, 403, "No call to transfer"))
+            return
+        if leg.call_id in self._referrals:
+            self._respond(received.key, response_to(request, 491, "A transfer is in progress"))
+            return
+        found = refer_target(
+            request, hosts={self.host}, queues=self._queues(), find_agent=self._find_agent
+        )
+        if isinstance(found, ReferRefused):
+            self._respond(received.key, response_to(request, found.status, found.reason))
+            return
+        cseq = request.cseq
+        assert cseq is not None  # checked on arrival
+        accepted = response_to(request, 202, headers=[("Contact", str(self.contact))])
+        self._respond(received.key, accepted)
+        referral = Referral(leg=leg, event_id=cseq.number, target=found)
+        self._referrals[leg.call_id] = referral
+        self._notify(referral, 100, "Trying")
+        log.info("call %s: %s's phone transfers it to %s", leg.call_id, leg.agent_id, found)
+        self.notices.put_nowait(
+            CallTransferred(call_id=leg.call_id, queue_id=found.queue_id, agent_id=found.agent_id)
+        )
+
+    def _notify(self, referral: Referral, status: int, reason: str) -> None:
+        dialog = referral.leg.dialog
+        if dialog is not None and dialog.state is DialogState.CONFIRMED:
+            self._request(notify(dialog, referral, status, reason), referral.leg.destination)
+
+    def _settle_referral(self, call_id: CallId, status: int, reason: str) -> None:
+        """The core moved the caller (200) or refused: the referral's last NOTIFY."""
+        referral = self._referrals.pop(call_id, None)
+        if referral is None:
+            return
+        referral.move(ReferralInput.SETTLED)
+        self._notify(referral, status, reason)
+        if status >= 300:
+            log.info("call %s: transfer refused (%d %s)", call_id, status, reason)
+
+    def _requeue(self, call_id: CallId) -> None:
+        """A blind transfer (REFER or the API): the agent's phone is let go, the caller waits."""
+        self._settle_referral(call_id, 200, "OK")  # before the BYE ends the dialog
+        self._held.discard(call_id)
+        self.phones.end_call(call_id)  # BYE to the transferring agent's phone
+        caller = self._caller_of.get(call_id)
+        if caller is None or caller.state is not CallerState.BRIDGED:
+            return
+        if caller.bridge is not None:
+            caller.bridge.close()
+            caller.bridge = None
+        caller.move(CallerInput.REQUEUED)
+        self._hold(caller)
+        log.info("call %s: transferred, back to music on hold", call_id)
+
+    async def _to_site(self, job: TransferToSite) -> None:
+        """The core sends the caller to another centre: we call it and bridge them."""
+        caller = self._caller_of.get(job.call_id)
+        if caller is None or caller.state is not CallerState.QUEUED:
+            log.info("call %s: nothing of ours to send to %s", job.call_id, job.site)
+            self._end_call(job.call_id)
+            return
+        await self.sites.send(caller, job.site, job.reason)
+        self._wake()  # a new answer deadline
 
     # == the end ========================================================================
 
     def _caller_left(self, caller: CallerLeg) -> None:
-        """The caller sent BYE (already answered 200)."""
+        """The caller sent BYE (already answered 200), or CANCEL while ringing."""
         if caller.state is CallerState.ENDED:
+            return
+        ringing = self._unanswered.get(caller.call_id)
+        if ringing is not None:
+            self._refuse_ringing(ringing, 487)
+            self.notices.put_nowait(CallerHungUp(call_id=caller.call_id))
+            return
+        if caller.state is CallerState.AWAY:  # the core is done with it: the site's leg goes
+            self._close_caller(caller)
+            self.sites.caller_left(caller)
             return
         if caller.flow is not None and caller.state is CallerState.IN_FLOW:
             caller.flow.caller_hung_up(self._now())
@@ -601,6 +846,10 @@ class Calls:
 
     def _hang_up_caller(self, caller: CallerLeg) -> None:
         if caller.state is CallerState.ENDED:
+            return
+        ringing = self._unanswered.get(caller.call_id)
+        if ringing is not None:  # never answered: refuse the INVITE instead of a BYE
+            self._refuse_ringing(ringing, 480)
             return
         if caller.dialog.state is DialogState.CONFIRMED or caller.dialog.awaiting_ack:
             self._bye(caller.dialog, caller.peer)
@@ -618,8 +867,9 @@ class Calls:
 
     def _end_call(self, call_id: CallId) -> None:
         caller = self._caller_of.get(call_id)
-        if caller is not None:
+        if caller is not None and caller.state is not CallerState.AWAY:  # not sent to a site
             self._hang_up_caller(caller)
+        self._referrals.pop(call_id, None)
         self.phones.end_call(call_id)
 
     def _bye(self, dialog: Dialog, destination: Peer) -> None:
@@ -632,8 +882,11 @@ class Calls:
 
         A drain lets the calls in the core end first; what is left here (callers
         still in the IVR, calls past the drain's deadline) would otherwise hear
-        silence until their phone gives up.
+        silence until their phone gives up. Calls carried to another site end
+        too (``SiteCalls.close_all``): they live outside the core's drain.
         """
+        self.sites.close_all()
+        self.outbound.close_all()
         for caller in list(self._callers.values()):
             try:
                 self.phones.end_call(caller.call_id)
@@ -650,6 +903,7 @@ class Calls:
             d
             for d in (
                 self.dialogs.next_deadline(),
+                self.sites.next_deadline(),
                 *(c.flow.next_deadline() for c in self._callers.values() if c.flow is not None),
             )
             if d is not None
@@ -657,6 +911,7 @@ class Calls:
         return min(deadlines, default=None)
 
     def advance(self, now: float) -> None:
+        self.sites.advance(now)
         for output in self.dialogs.advance(now):
             if isinstance(output, RetransmitAnswer):
                 self._carry_out(self._transactions.respond(output.invite, output.response, now))

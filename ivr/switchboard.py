@@ -12,7 +12,8 @@ Methods handled: OPTIONS (200 while the server takes calls, 503 while it
 drains or starts), REGISTER (``ivr.registrations``: digest, throttle, the
 agent's own address), the calls' INVITE, ACK, BYE, INFO and CANCEL
 (``ivr.calls``: callers into the IVR and the queues, agents' phones rung and
-bridged; an INVITE while we take no calls is 503), CANCEL of a transaction we
+bridged, REFER from an agent's phone, overflow calls to other sites; an
+INVITE while we take no calls is 503), CANCEL of a transaction we
 no longer have (481), and the checks every request gets first
 (``check_request``: 400, 415, 416, 420...). Anything else is answered 501
 (or 405 for a known method we do not take). ``calls.run`` (the media pacer
@@ -45,12 +46,13 @@ from ivr.sip.transaction_outputs import (
 )
 from ivr.sip.transactions import Output, TransactionLayer
 from ivr.sip.transport import SipTransport
+from ivr.site_calls import OverflowMode
 
 log = logging.getLogger(__name__)
 
-ALLOWED = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "INFO")
+ALLOWED = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "INFO", "REFER")
 SERVER_NAME = "acd"
-CALL_METHODS = frozenset({"INVITE", "BYE", "INFO"})
+CALL_METHODS = frozenset({"INVITE", "BYE", "INFO", "REFER"})
 ACCEPTED_BODIES = ("application/sdp", "application/dtmf-relay")  # SDP; INFO key presses
 
 
@@ -68,6 +70,8 @@ class Switchboard:
         queues: Callable[[], Collection[str]] = tuple,
         new_call_id: Callable[[], CallId] | None = None,
         flow: Flow | None = None,
+        find_agent: Callable[[str], AgentId | None] = lambda _name: None,
+        overflow: OverflowMode = OverflowMode.BRIDGE,
     ) -> None:
         self.transport = SipTransport(host, port, self._received)
         self.transactions = TransactionLayer()
@@ -88,6 +92,8 @@ class Switchboard:
             new_call_id=new_call_id or _call_ids(),
             flow=flow,
             clock=clock,
+            find_agent=find_agent,
+            overflow=overflow,
         )
 
     @property

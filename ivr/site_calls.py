@@ -198,9 +198,15 @@ class SiteCalls:
         if caller.state is CallerState.ENDED:
             self._ended(call)
             return
-        playback = self._player.play(caller.media, (f"{caller.language}/{FAILURE_PROMPT}",))
+        prompts = (f"{caller.language}/{FAILURE_PROMPT}",)
+        try:
+            playback = self._player.play(caller.media, prompts)
+        except Exception:  # no such recording, a leg never configured: no goodbye, then
+            log.exception("call %s: cannot play %s", caller.call_id, prompts)
+            self._ended(call)
+            return
         caller.playback = playback
-        caller.played.append((f"{caller.language}/{FAILURE_PROMPT}",))
+        caller.played.append(prompts)
         playback.done.add_done_callback(
             lambda done: self._prompted(call, playback, None if done.cancelled() else done.result())
         )

@@ -332,15 +332,36 @@ async def test_in_redirect_mode_an_overflowing_caller_gets_a_302_to_the_site(
         site,
         _,
     ):
+        closed = {"id": "closed", "when_unstaffed": "block"}
+        assert (await centre.admin.post("/v1/queues", json=closed)).status_code == 201
         caller, answer = await Caller.dial(centre, "overflow")
+        blocked, busy = await Caller.dial(centre, "closed")
         kept, kept_answer = await Caller.dial(centre, "sales")  # nobody ready: it waits
         try:
             assert answer.status == 302
             assert answer.headers.get("Contact") == f"<sip:backup@127.0.0.1:{site.port}>"
+            assert busy.status == 486
             assert kept_answer.status == 200  # the core kept this one: answered, music on
+            assert await kept.phone.wait(lambda m: getattr(m, "status", None) == 180)
             await eventually(call_in_state(centre, "queued"))
             await eventually(lambda: hears_music(kept))
             assert [c.state.value for c in centre.server.switchboard.calls.callers()] == ["queued"]
         finally:
+            for phone in (caller, blocked, kept):
+                phone.close()
+
+
+async def test_an_overflow_call_still_up_when_the_server_stops_is_hung_up_both_ways(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with centre_with_site(database_url, tmp_path) as (centre, site, site_media):
+        caller, _ = await Caller.dial(centre, "overflow")
+        try:
+            invite = await site.incoming("INVITE")
+            await site.answer(invite, offer(site_media.address[1]))
+            await talk(caller, site_media, media_address(invite), SITE_VOICE)
+            await centre.stop()
+            assert (await caller.phone.incoming("BYE")).method == "BYE"
+            assert (await site.incoming("BYE")).method == "BYE"
+        finally:
             caller.close()
-            kept.close()

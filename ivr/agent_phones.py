@@ -3,8 +3,10 @@
 Theory of operation. ``AgentPhones`` is the half of ``ivr.calls`` that calls
 out. ``ring`` sends an offer to the phone the agent registered (to the
 address the REGISTER came from, RFC 3581 §4, with the Request-URI of the
-binding) with our SDP offer from a new ``MediaLeg``; each response to that
-INVITE comes back through ``response`` and moves the leg's machine
+binding) with our SDP offer from a new ``MediaLeg`` (the INVITE is
+``ivr.outbound_legs.invite_with_offer``'s, as for calls to other sites);
+each response to that INVITE comes back through ``response`` and moves the
+leg's machine
 (``ivr.agent_legs``); what the core must hear (``OfferAccepted``,
 ``OfferRejected``, ``AgentHungUp``, ``AgentDeviceLost``) goes out through
 ``report``. ``retract`` cancels a ringing phone (RFC 3261 §9.1) or hangs up

@@ -5,20 +5,21 @@ is a call, inside the ``Switchboard`` that owns the transport and the
 transaction layer. It never decides routing: it turns SIP into the core's
 inputs (``notices``: a ``QueueEntry`` for a caller a flow or a dialled queue
 hands over, then ``OfferAccepted``, ``OfferRejected``, ``CallerHungUp``,
-``AgentHungUp``, ``AgentDeviceLost``) and the core's actions into SIP and
-media (``act``: ``OfferCall`` rings a phone and ``RetractOffer`` cancels it,
-both through ``ivr.agent_phones``,
-``ConnectCall`` bridges, ``PlayAnnouncement`` speaks, and a ``CallEnded``
-hangs up whatever leg is left).
+``AgentHungUp``, ``AgentDeviceLost``, and ``CallTransferred`` for a REFER)
+and the core's actions into SIP and media (``act``: ``OfferCall`` rings a
+phone and ``RetractOffer`` cancels it, both through ``ivr.agent_phones``,
+``ConnectCall`` bridges, ``PlayAnnouncement`` speaks, ``TransferToSite``
+calls the other site and bridges the caller to it (``ivr.site_calls``), and
+a ``CallEnded`` hangs up whatever leg is left).
 
 Two ways in, one order. What arrives from the network is handled at once
 (``request``, ``response``, ``ack``: plain functions of the message and the
 time); what needs a socket bound first (a ``MediaLeg`` for an answer or an
 offer) and every core action goes through one job queue served in order by
 ``run``, so an offer is never retracted before it was sent. Timers are data:
-the dialogs' 2xx retransmissions (RFC 3261 §13.3.1.4) and the flows'
-deadlines come out of ``next_deadline``, and the switchboard calls
-``advance(now)``.
+the dialogs' 2xx retransmissions (RFC 3261 §13.3.1.4), the flows' deadlines
+and the sites' answer deadlines come out of ``next_deadline``, and the
+switchboard calls ``advance(now)``.
 
 Entries (RFC 3261 §8.2.2.1 picks by Request-URI): the user part of the
 Request-URI is the dialled number; a flow entry point runs the IVR flow, a
@@ -26,13 +27,28 @@ queue id goes straight to that queue, anything else is 404. An offer we
 cannot answer is 488 (RFC 3264 §6), an INVITE without an offer too (we do not
 offer in the 2xx: not done).
 
+Transfers. A blind transfer, from the desktop or by the phone's REFER
+(``ivr.referrals``: 202, then NOTIFYs with ``message/sipfrag``), reaches the
+core as ``CallTransferred``; when the core sends the call back to a queue
+the server's sink hands us ``CallRequeued`` before the step's actions: the
+REFER's last NOTIFY goes out, the transferring phone gets a BYE, the caller
+hears music on hold until the next phone answers. With
+``OverflowMode.REDIRECT`` a caller dialling a queue is handed to the core
+before we answer (180 Ringing): the core's first word decides between
+``302`` to the site (``TransferToSite``), ``486`` (``RejectCall``) and our
+200 (``CallKept``, or any other action about the call). Callers already
+answered (through the IVR, or overflowing later on a wait rule) are bridged
+to the site in either mode.
+
 Not done: voicemail recording and callbacks from the flow (the caller hears
-the flow's goodbye and is hung up), transfers to another site (the caller is
-hung up), a caller's re-INVITE (answered 488, the call continues; the agent
-phone's re-INVITE is hold and retrieve, RFC 3264 §8.4), auto-answer of a
-phone whose agent accepted on the desktop (the INVITE is cancelled; the
-caller stays on music on hold). Calls still up when the server stops are
-hung up (BYE) before the transport closes.
+the flow's goodbye and is hung up), a caller's re-INVITE (answered 488, the
+call continues; the agent phone's re-INVITE is hold and retrieve, RFC 3264
+§8.4), auto-answer of a phone whose agent accepted on the desktop (the INVITE
+is cancelled; the caller stays on music on hold), a REFER to a URI outside
+the centre (403), consultations and attended transfer over SIP (``Replaces``;
+a consultation's offer rings no phone). Calls still up when the server stops
+are hung up (BYE) before the transport closes, calls bridged to another site
+included.
 """
 
 from __future__ import annotations

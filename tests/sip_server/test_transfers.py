@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from peers import require_binary
+from peers.sipp import run_sipp, start_sipp
 from server.harness import Running, running, token
 
 from ivr.media import PromptCache
@@ -365,3 +367,34 @@ async def test_an_overflow_call_still_up_when_the_server_stops_is_hung_up_both_w
             assert (await site.incoming("BYE")).method == "BYE"
         finally:
             caller.close()
+
+
+async def test_a_sipp_caller_overflowing_is_bridged_to_a_sipp_backup_centre(
+    database_url: str, tmp_path: Path
+) -> None:
+    require_binary("sipp")
+    async with running(database_url, tmp_path, CENTRE, sip_port=0) as centre:
+        target = f"127.0.0.1:{centre.server.switchboard.port}"
+        async with await start_sipp("agent_answer", variables={"ring_ms": 100}) as site:
+            queue = {
+                "id": "overflow",
+                "when_unstaffed": "overflow",
+                "when_full": {"site": f"sip:backup@127.0.0.1:{site.port}"},
+            }
+            assert (await centre.admin.post("/v1/queues", json=queue)).status_code == 201
+            caller = await run_sipp(
+                "caller",
+                target,
+                service="overflow",
+                variables={"talk_ms": 2000},
+                rtp_echo=True,
+                timeout=20,
+            )
+            site_side = await site.stop()
+        assert caller.ok, caller.explain()
+        assert (caller.sent("ACK"), caller.sent("BYE")) == (1, 1), caller.explain()
+        assert (site_side.received("INVITE"), site_side.received("BYE")) == (1, 1), (
+            site_side.explain()
+        )
+        calls = centre.server.switchboard.calls
+        await eventually(lambda: len(calls.sites) == 0 and calls.callers() == [])

@@ -147,3 +147,40 @@ async def test_a_caller_who_hangs_up_while_recorded_keeps_their_message(
             assert (await agent.get("/v1/voicemails")).status_code == 403
         finally:
             await agent.aclose()
+
+
+QUICK_VOICEMAIL = """\
+language: en
+languages: [en]
+entry_points: {"200": message}
+nodes:
+  message: {kind: voicemail, beep: false, max_seconds: 1, mailbox: night, after: [goodbye]}
+"""
+
+
+async def test_a_message_stops_at_the_nodes_limit_and_the_caller_is_thanked_and_hung_up(
+    database_url: str, tmp_path: Path
+) -> None:
+    flow = tmp_path / "quick.yaml"
+    flow.write_text(QUICK_VOICEMAIL)
+    settings = {"sip_port": 0, "ivr_flow": flow, "voicemail_dir": tmp_path / "voicemail"}
+    async with running(database_url, tmp_path, CENTRE, **settings) as centre:
+        caller = await UdpPhone.open(centre.server.switchboard.port)
+        media = await FarEnd.open()
+        try:
+            answer = await caller.call("200", offer(media.address[1]), caller=CALLER)
+            assert answer.status == 200
+            for frame in VOICE[:10]:
+                media.send_audio(frame, media_address(answer))
+            bye = await caller.incoming("BYE", timeout=10)  # the limit, then "goodbye"
+            caller.respond(bye, 200)
+            message = await one_message(centre)
+            assert message["mailbox"] == "night"
+            assert message["seconds"] == 1.0  # padded to the limit, never beyond
+            audio = await centre.admin.get(f"/v1/voicemails/{message['id']}/audio")
+            wav = parse_wav(audio.content)
+            assert len(wav.data) == 8000
+            assert b"".join(VOICE[:10]) in wav.data
+        finally:
+            caller.close()
+            media.close()

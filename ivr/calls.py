@@ -26,12 +26,19 @@ queue id goes straight to that queue, anything else is 404. An offer we
 cannot answer is 488 (RFC 3264 §6), an INVITE without an offer too (we do not
 offer in the 2xx: not done).
 
-Not done: voicemail recording and callbacks from the flow (the caller hears
-the flow's goodbye and is hung up), transfers to another site (the caller is
-hung up), a caller's re-INVITE (answered 488, the call continues; the agent
-phone's re-INVITE is hold and retrieve, RFC 3264 §8.4), auto-answer of a
-phone whose agent accepted on the desktop (the INVITE is cancelled; the
-caller stays on music on hold). Calls still up when the server stops are
+Voicemail (``ivr.messages``): the flow's ``StartRecording`` records the
+caller's leg to a file under the voicemail directory until ``#``, the
+node's limit or the caller's hang-up, whichever is first; the file goes back
+to the flow (``recording_finished``), whose ``KeepMessage`` becomes a
+``MessageLeft`` for the server to file, even when the caller has gone.
+Without a directory a voicemail node hangs up.
+
+Not done: callbacks from the flow (the caller hears the flow's goodbye and
+is hung up), transfers to another site (the caller is hung up), a caller's
+re-INVITE (answered 488, the call continues; the agent phone's re-INVITE is
+hold and retrieve, RFC 3264 §8.4), auto-answer of a phone whose agent
+accepted on the desktop (the INVITE is cancelled; the caller stays on music
+on hold). Calls still up when the server stops are
 hung up (BYE) before the transport closes.
 """
 

@@ -270,6 +270,8 @@ class Server:
 
         The file is complete on disk before the notice comes; filing is
         idempotent on its path, so a retry after a lost commit files it once.
+        A message the database refuses while it answers is logged and left
+        as a file only (a retry would be refused the same way).
         """
         assert self.switchboard is not None
         messages = self.switchboard.calls.messages
@@ -286,13 +288,18 @@ class Server:
                 "path": left.path,
                 "seconds": round(left.seconds, 3),
             }
-            while True:
+            filed = None
+            while filed is None:
                 try:
                     filed = await voicemails.file_message(self.database, row, at=left.at)
-                    break
                 except Exception as error:
+                    if await self.database.ping():  # not an outage: retrying would not help
+                        log.error("message %s could not be filed: %s", left.path, error)
+                        break
                     log.warning("message %s not filed yet: %s", left.path, error)
                     await asyncio.sleep(1.0)
+            if filed is None:
+                continue
             self.hub.notify_staff(
                 {
                     "seq": None,

@@ -38,8 +38,8 @@ is hung up), transfers to another site (the caller is hung up), a caller's
 re-INVITE (answered 488, the call continues; the agent phone's re-INVITE is
 hold and retrieve, RFC 3264 §8.4), auto-answer of a phone whose agent
 accepted on the desktop (the INVITE is cancelled; the caller stays on music
-on hold). Calls still up when the server stops are
-hung up (BYE) before the transport closes.
+on hold). Calls still up when the server stops are hung up (BYE) before the
+transport closes.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 
 class Settings(BaseSettings):
@@ -39,6 +40,18 @@ class Settings(BaseSettings):
     sip_digest: str = "SHA-256,MD5"  # challenges offered, best first; "MD5" for older phones
     sip_realm: str = "acd"  # digest realm of the registrar: changing it voids every SIP password
     ws_queue: int = 2_000  # messages buffered per desktop before it is cut off as lagging
+    voicemail_dir: Path | None = None  # callers' messages (WAV); None: see voicemail_directory()
+
+    def voicemail_directory(self) -> Path:
+        """Where messages are recorded: ``voicemail_dir``, else ``voicemail/`` beside the
+        SQLite file, else ``./var/voicemail`` (PostgreSQL has no directory of ours)."""
+        if self.voicemail_dir is not None:
+            return self.voicemail_dir
+        url = make_url(self.database_url)
+        database = url.database
+        if url.get_backend_name() == "sqlite" and database and database != ":memory:":
+            return Path(database).parent / "voicemail"
+        return Path("./var/voicemail")
 
     def signing_key(self) -> str:
         """The HS256 key: from the environment, else the key file (created on first use)."""

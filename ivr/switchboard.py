@@ -26,6 +26,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Collection
+from pathlib import Path
 
 from acd.ids import AgentId, CallId
 from ivr.calls import Calls
@@ -68,6 +69,7 @@ class Switchboard:
         queues: Callable[[], Collection[str]] = tuple,
         new_call_id: Callable[[], CallId] | None = None,
         flow: Flow | None = None,
+        voicemail_dir: Path | None = None,
     ) -> None:
         self.transport = SipTransport(host, port, self._received)
         self.transactions = TransactionLayer()
@@ -87,6 +89,7 @@ class Switchboard:
             queues=queues,
             new_call_id=new_call_id or _call_ids(),
             flow=flow,
+            voicemail_dir=voicemail_dir,
             clock=clock,
         )
 

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint simulate clean postgres prompts sip-peers
+.PHONY: run test bench lint simulate clean postgres prompts sip-peers loadtest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/server.py
 	$(BIN)/python bench/media.py
 	$(BIN)/python bench/sip.py
+
+# Locust, headless, against a server it starts on loopback (SQLite, a centre of
+# 50 agents), for 60 s at 5 calls/s; prints Locust's summary. Options go in
+# LOADTEST_ARGS, e.g. make loadtest LOADTEST_ARGS="--seconds 120 --callers 10".
+loadtest: $(STAMP)
+	$(BIN)/python loadtest/run.py $(LOADTEST_ARGS)
 
 # The IVR's prompts are kept in the repository; this regenerates them from
 # ivr/prompts/prompts.yaml (needs espeak-ng and sox: apt-get install espeak-ng sox).

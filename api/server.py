@@ -43,7 +43,7 @@ from api.heap import Heap, Tended
 from api.metrics import Metrics, live_gauges
 from api.schemas import AgentBody, CustomerBody, QueueBody, dump
 from api.settings import Settings
-from api.store import directory, migrate
+from api.store import directory, migrate, voicemails
 from api.store.contacts import LiveLeg
 from api.store.database import Database
 from api.store.journal import EventJournal
@@ -202,6 +202,7 @@ class Server:
             sip_side.append(group.create_task(self.switchboard.run(), name="SIP switchboard"))
             sip_side.append(group.create_task(self._phones_to_engine(), name="SIP phones"))
             sip_side.append(group.create_task(self._calls_to_engine(), name="SIP calls"))
+            sip_side.append(group.create_task(self._messages_to_store(), name="voicemail"))
             await self.switchboard.started.wait()
 
         async def stop() -> None:
@@ -240,6 +241,7 @@ class Server:
             queues=lambda: self.queues.keys(),
             new_call_id=self.new_call_id,
             flow=None if flow_path is None else load_flow(flow_path),
+            voicemail_dir=self.settings.voicemail_directory(),
             find_agent=self._agent_named,
             overflow=OverflowMode(self.settings.sip_overflow),
         )
@@ -283,6 +285,50 @@ class Server:
                     calls.act(CallEnded(call_id=notice.call_id))
                 elif isinstance(notice, CallTransferred):  # asked by REFER: the phone is told
                     calls.act(TransferRefused(call_id=notice.call_id, error_id=refused.error_id))
+
+    async def _messages_to_store(self) -> None:
+        """Messages callers left in the IVR, filed in the store (retried while it is down).
+
+        The file is complete on disk before the notice comes; filing is
+        idempotent on its path, so a retry after a lost commit files it once.
+        A message the database refuses while it answers is logged and left
+        as a file only (a retry would be refused the same way).
+        """
+        assert self.switchboard is not None
+        messages = self.switchboard.calls.messages
+        assert messages is not None
+        while True:
+            left = await messages.left.get()
+            row = {
+                "mailbox": left.mailbox,
+                "call_id": left.call_id,
+                "ani": left.ani,
+                "dnis": left.dnis,
+                "language": left.language,
+                "data": dict(left.data),
+                "path": left.path,
+                "seconds": round(left.seconds, 3),
+            }
+            filed = None
+            while filed is None:
+                try:
+                    filed = await voicemails.file_message(self.database, row, at=left.at)
+                except Exception as error:
+                    if await self.database.ping():  # not an outage: retrying would not help
+                        log.error("message %s could not be filed: %s", left.path, error)
+                        break
+                    log.warning("message %s not filed yet: %s", left.path, error)
+                    await asyncio.sleep(1.0)
+            if filed is None:
+                continue
+            self.hub.notify_staff(
+                {
+                    "seq": None,
+                    "type": "voicemail.left",
+                    "at": iso(left.at),
+                    "data": {k: v for k, v in filed.items() if k != "path"},
+                }
+            )
 
     async def _sip_call_arrived(self, entry: QueueEntry) -> None:
         """A SIP caller enters a queue: ``CallArrived`` with its screen pop, as over REST."""

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 
 class Settings(BaseSettings):
@@ -43,6 +44,18 @@ class Settings(BaseSettings):
     # (302 to the site for a caller who dialled a queue and is not answered yet; else bridge).
     sip_overflow: Literal["bridge", "redirect"] = "bridge"
     ws_queue: int = 2_000  # messages buffered per desktop before it is cut off as lagging
+    voicemail_dir: Path | None = None  # callers' messages (WAV); None: see voicemail_directory()
+
+    def voicemail_directory(self) -> Path:
+        """Where messages are recorded: ``voicemail_dir``, else ``voicemail/`` beside the
+        SQLite file, else ``./var/voicemail`` (PostgreSQL has no directory of ours)."""
+        if self.voicemail_dir is not None:
+            return self.voicemail_dir
+        url = make_url(self.database_url)
+        database = url.database
+        if url.get_backend_name() == "sqlite" and database and database != ":memory:":
+            return Path(database).parent / "voicemail"
+        return Path("./var/voicemail")
 
     def signing_key(self) -> str:
         """The HS256 key: from the environment, else the key file (created on first use)."""

@@ -27,6 +27,13 @@ queue id goes straight to that queue, anything else is 404. An offer we
 cannot answer is 488 (RFC 3264 §6), an INVITE without an offer too (we do not
 offer in the 2xx: not done).
 
+Voicemail (``ivr.messages``): the flow's ``StartRecording`` records the
+caller's leg to a file under the voicemail directory until ``#``, the
+node's limit or the caller's hang-up, whichever is first; the file goes back
+to the flow (``recording_finished``), whose ``KeepMessage`` becomes a
+``MessageLeft`` for the server to file, even when the caller has gone.
+Without a directory a voicemail node hangs up.
+
 Transfers. A blind transfer, from the desktop or by the phone's REFER
 (``ivr.referrals``: 202, then NOTIFYs with ``message/sipfrag``), reaches the
 core as ``CallTransferred``; when the core sends the call back to a queue
@@ -40,13 +47,13 @@ before we answer (180 Ringing): the core's first word decides between
 answered (through the IVR, or overflowing later on a wait rule) are bridged
 to the site in either mode.
 
-Not done: voicemail recording and callbacks from the flow (the caller hears
-the flow's goodbye and is hung up), a caller's re-INVITE (answered 488, the
-call continues; the agent phone's re-INVITE is hold and retrieve, RFC 3264
-§8.4), auto-answer of a phone whose agent accepted on the desktop (the INVITE
-is cancelled; the caller stays on music on hold), a REFER to a URI outside
-the centre (403), consultations and attended transfer over SIP (``Replaces``;
-a consultation's offer rings no phone). Calls still up when the server stops
+Not done: callbacks from the flow (the caller hears the flow's goodbye and
+is hung up), a caller's re-INVITE (answered 488, the call continues; the
+agent phone's re-INVITE is hold and retrieve, RFC 3264 §8.4), auto-answer of
+a phone whose agent accepted on the desktop (the INVITE is cancelled; the
+caller stays on music on hold), a REFER to a URI outside the centre (403),
+consultations and attended transfer over SIP (``Replaces``; a
+consultation's offer rings no phone). Calls still up when the server stops
 are hung up (BYE) before the transport closes, calls bridged to another site
 included.
 """
@@ -58,6 +65,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from acd.actions import (
     Action,
@@ -84,9 +92,28 @@ from ivr.agent_phones import AgentPhones
 from ivr.announcements import prompts_for
 from ivr.caller_legs import CallerInput, CallerLeg, CallerState
 from ivr.flow_config import Flow
-from ivr.flows import EnterQueue, FlowAction, FlowRun, Hangup, PlayPrompts, StopPlayback
-from ivr.media import Bridge, MediaLeg, Pacer, Playback, PlaybackResult, Player, PortPool
+from ivr.flows import (
+    EnterQueue,
+    FlowAction,
+    FlowRun,
+    Hangup,
+    KeepMessage,
+    PlayPrompts,
+    StartRecording,
+    StopPlayback,
+)
+from ivr.media import (
+    Bridge,
+    MediaLeg,
+    Pacer,
+    Playback,
+    PlaybackResult,
+    Player,
+    PortPool,
+    RecordingResult,
+)
 from ivr.media.leg import PlaybackEnd
+from ivr.messages import STOP_KEY, Messages
 from ivr.outbound_legs import OutboundLegs
 from ivr.referrals import (
     Referral,
@@ -226,6 +253,7 @@ class Calls:
         flow: Flow | None = None,
         ports: PortPool | None = None,
         player: Player | None = None,
+        voicemail_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
         find_agent: Callable[[str], AgentId | None] = lambda _name: None,
         overflow: OverflowMode = OverflowMode.BRIDGE,
@@ -244,6 +272,8 @@ class Calls:
         self.pacer = Pacer()
         self.player = player or Player()
         self._clock = clock
+        # None: no directory for messages, and a voicemail node hangs up.
+        self.messages = None if voicemail_dir is None else Messages(voicemail_dir, clock=clock)
         self.dialogs = Dialogs(timers=transactions.timers)
         self.notices: asyncio.Queue[Notice] = asyncio.Queue()
         self._held: set[CallId] = set()  # calls whose agent's phone has the caller on hold
@@ -672,6 +702,9 @@ class Calls:
 
     def _flow_actions(self, caller: CallerLeg, actions: list[FlowAction]) -> None:
         for action in actions:
+            if isinstance(action, KeepMessage):  # filed even when the caller has hung up
+                self._keep_message(caller, action)
+                continue
             if caller.state is CallerState.ENDED:
                 return
             if isinstance(action, PlayPrompts):
@@ -694,7 +727,9 @@ class Calls:
             elif isinstance(action, Hangup):
                 log.info("call %s: the flow hangs up (%s)", caller.call_id, action.reason)
                 self._hang_up_caller(caller)
-            else:  # StartRecording, KeepMessage, RequestCallback: not done here yet
+            elif isinstance(action, StartRecording):
+                self._record(caller, action.max_seconds)
+            else:  # RequestCallback: not done here yet
                 log.warning("call %s: %s is not supported over SIP yet", caller.call_id, action)
                 self._hang_up_caller(caller)
         self._wake()  # the flow may have armed a timer
@@ -703,6 +738,8 @@ class Calls:
         self._digit(caller, key.digit)
 
     def _digit(self, caller: CallerLeg, digit: str) -> None:
+        if digit == STOP_KEY and self.messages is not None and self.messages.stop(caller.call_id):
+            return  # the end of the message; the recording's end carries the flow on
         if caller.state is CallerState.IN_FLOW and caller.flow is not None:
             self._flow_actions(caller, caller.flow.digit(digit, self._now()))
 
@@ -728,6 +765,38 @@ class Calls:
                 self._played(caller, playback, done.result()) if not done.cancelled() else None
             )
         )
+
+    # == voicemail (ivr.messages) ======================================================
+
+    def _record(self, caller: CallerLeg, max_seconds: float) -> None:
+        if self.messages is None:
+            log.warning("call %s: no voicemail directory; hanging up", caller.call_id)
+            self._hang_up_caller(caller)
+            return
+        try:
+            recording = self.messages.record(caller.call_id, caller.media, max_seconds=max_seconds)
+        except (OSError, RuntimeError) as error:  # a full disk, a directory not ours...
+            log.error("call %s: cannot record a message: %s", caller.call_id, error)
+            self._hang_up_caller(caller)
+            return
+        log.info("call %s: recording a message to %s", caller.call_id, recording.path)
+        recording.done.add_done_callback(
+            lambda done: self._recorded(caller, done.result()) if not done.cancelled() else None
+        )
+
+    def _recorded(self, caller: CallerLeg, result: RecordingResult) -> None:
+        """The recording ended (``#``, its limit, or the caller hanging up): the flow goes on."""
+        assert self.messages is not None
+        relative = self.messages.finished(caller.call_id, result)
+        if caller.flow is not None:
+            finished = caller.flow.recording_finished(relative, result.seconds, self._now())
+            self._flow_actions(caller, finished)
+
+    def _keep_message(self, caller: CallerLeg, action: KeepMessage) -> None:
+        if self.messages is None:
+            return  # nothing was recorded without a directory
+        left = self.messages.keep(caller.call_id, ani=caller.ani, dnis=caller.dnis, message=action)
+        log.info("call %s: a %.1f s message left in %r", caller.call_id, left.seconds, left.mailbox)
 
     def _hold(self, caller: CallerLeg) -> None:
         caller.playback = self.player.hold_music(caller.media)

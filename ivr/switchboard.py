@@ -27,6 +27,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Collection
+from pathlib import Path
 
 from acd.ids import AgentId, CallId
 from ivr.calls import Calls
@@ -70,6 +71,7 @@ class Switchboard:
         queues: Callable[[], Collection[str]] = tuple,
         new_call_id: Callable[[], CallId] | None = None,
         flow: Flow | None = None,
+        voicemail_dir: Path | None = None,
         find_agent: Callable[[str], AgentId | None] = lambda _name: None,
         overflow: OverflowMode = OverflowMode.BRIDGE,
     ) -> None:
@@ -91,6 +93,7 @@ class Switchboard:
             queues=queues,
             new_call_id=new_call_id or _call_ids(),
             flow=flow,
+            voicemail_dir=voicemail_dir,
             clock=clock,
             find_agent=find_agent,
             overflow=overflow,

@@ -23,6 +23,7 @@ this bridge.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from enum import Enum
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 MAX_SITE_CALLS = 500  # overflow calls bridged or dialling at once; more are refused
 ANSWER_SECONDS = 30.0  # a site that neither answers nor refuses by then is cancelled
 FAILURE_PROMPT = "goodbye"  # "Thank you for calling. Goodbye.", in the caller's language
+# The caller's number goes on to the site as our From's user part when it is a plain one.
+_PLAIN_NUMBER = re.compile(r"[A-Za-z0-9+*._-]{1,64}")  # RFC 3261 §25.1: no escaping needed
 
 
 class OverflowMode(Enum):
@@ -157,7 +160,7 @@ class SiteCalls:
             call.leg = await self._legs.place(
                 target,
                 report=lambda report: self._leg_report(call, report),
-                from_user=caller.ani or "anonymous",
+                from_user=caller.ani if _PLAIN_NUMBER.fullmatch(caller.ani) else "anonymous",
                 headers=[("Subject", f"overflow of call {caller.call_id} ({reason})")],
             )
         except (ParseError, ValueError, Unreachable) as error:

@@ -282,6 +282,7 @@ async def test_overflow_to_a_site_bridges_the_caller_to_a_new_call_to_that_site(
             assert answer.status == 200
             invite = await site.incoming("INVITE")
             assert invite.uri.user == "backup"  # type: ignore[union-attr]
+            assert invite.from_address.uri.user == "5551234"  # type: ignore[union-attr]
             await site.answer(invite, offer(site_media.address[1]))
             await talk(caller, site_media, media_address(invite), SITE_VOICE)
             assert await live_calls(centre) == []  # the core counted it overflowed, and let go

@@ -850,8 +850,10 @@ class Calls:
         if leg.call_id in self._referrals:
             self._respond(received.key, response_to(request, 491, "A transfer is in progress"))
             return
+        # Ours: the host we listen on, or whatever name the phone reached us by.
+        hosts = {self.host} | ({request.uri.host} if isinstance(request.uri, SipUri) else set())
         found = refer_target(
-            request, hosts={self.host}, queues=self._queues(), find_agent=self._find_agent
+            request, hosts=hosts, queues=self._queues(), find_agent=self._find_agent
         )
         if isinstance(found, ReferRefused):
             self._respond(received.key, response_to(request, found.status, found.reason))

@@ -4,7 +4,8 @@ Theory of operation. An agent's phone in a call sends REFER with a
 ``Refer-To`` naming where the caller should go. ``refer_target`` reads it:
 exactly one Refer-To (§2.4.1, else 400), a SIP URI at our host whose user
 part is a queue id, an agent id or an agent's SIP username (a queue wins a
-tie), else 404; a URI at another host is refused 403 (sending a talking
+tie), else 404 (our hosts: the address we listen on and the name the REFER's
+Request-URI reached us by); a URI at another host is refused 403 (sending a talking
 caller out of the centre is not done: the core has no "transferred out"
 outcome for a connected call, and ``TransferToSite`` is for callers not yet
 answered). A target we know becomes the core's ``CallTransferred``; the REFER

@@ -10,13 +10,15 @@ it, with the metrics token.
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from server.harness import Desk, is_offer, running, token
 
-from deployment.layout import dashboard
+from deployment.layout import ROOT, dashboard
 from deployment.promql import samples
 from deployment.test_dashboard import dashboard_metrics
 
@@ -29,6 +31,27 @@ CENTRE: dict[str, Any] = {
         {"id": "ben", "name": "Ben", "queues": ["sales"]},
     ],
 }
+
+
+def documented_metrics() -> set[str]:
+    """The metrics of the README's table (### Metrics), as they are named there."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n### Metrics\n", 1)[1].split("\n#", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `acd_")]
+    return {name for row in rows for name in re.findall(r"`(acd_\w+)`", row.split("|")[1])}
+
+
+def exported_metrics(page: str) -> set[str]:
+    """The server's metrics as the README names them: counters with their _total.
+
+    The text format gives each counter's and histogram's creation time as a
+    gauge family of its own (``..._created``): not a metric of ours.
+    """
+    return {
+        f.name + "_total" if f.type == "counter" else f.name
+        for f in text_string_to_metric_families(page)
+        if not f.name.endswith("_created")
+    }
 
 
 async def offered_call(centre: Any, desks: dict[str, Desk]) -> tuple[str, str]:
@@ -85,6 +108,7 @@ async def test_every_metric_the_dashboard_reads_has_data_after_a_short_load(
     wanted = dashboard_metrics(dashboard())
     empty = sorted(name for name in wanted if not page.get(name))
     assert not empty, f"the dashboard reads metrics with no data: {empty}"
+    assert exported_metrics(scraped.text) == documented_metrics(), "README's metrics table"
 
     def value(name: str, **labels: str) -> float:
         return sum(v for found, v in page[name] if labels.items() <= found.items())

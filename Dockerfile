@@ -6,7 +6,7 @@
 # at every start (api/store/migrate.py), so the image needs no separate step.
 #
 #   docker build -t acd .
-#   docker run -p 8080:8080 -e ACD_JWT_SECRET=... acd          # demo centre on SQLite
+#   docker run -p 8080:8080 -e ACD_JWT_SECRET=... -e ACD_DEMO=true acd   # demo centre on SQLite
 #   docker compose -f deploy/compose.yaml up --build           # with PostgreSQL, Prometheus, Grafana
 
 ARG PYTHON_IMAGE=python:3.11-slim

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint simulate clean postgres prompts sip-peers loadtest
+.PHONY: run test bench lint simulate clean postgres prompts sip-peers loadtest dashboard
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ loadtest: $(STAMP)
 # ivr/prompts/prompts.yaml (needs espeak-ng and sox: apt-get install espeak-ng sox).
 prompts: $(STAMP)
 	$(BIN)/python scripts/make_prompts.py
+
+# The Grafana dashboard of the compose stack is written by this script, never by hand.
+dashboard: $(STAMP)
+	$(BIN)/python scripts/make_dashboard.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

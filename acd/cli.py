@@ -96,7 +96,10 @@ def _settings(args: argparse.Namespace) -> Any:
         if v is not None
     }
     settings = Settings(**given)
-    if settings.config is None and "database_url" not in given:
+    # The demo is for a bare `acd serve`: a database named on the command line
+    # or in ACD_DATABASE_URL (a container, a production host) gets no demo.
+    default_database = Settings.model_fields["database_url"].default
+    if settings.config is None and settings.database_url == default_database:
         settings = settings.model_copy(update={"demo": True})
     return settings
 

@@ -40,7 +40,7 @@ from acd.kpis import KpiFold
 from acd.states import CallState
 from api.auth import Tokens
 from api.heap import Heap, Tended
-from api.metrics import Metrics, live_gauges
+from api.metrics import KpiCounters, Metrics, live_gauges
 from api.schemas import AgentBody, CustomerBody, QueueBody, dump
 from api.settings import Settings
 from api.store import directory, migrate, voicemails
@@ -135,6 +135,7 @@ class Server:
         self.agents: dict[AgentId, AgentBody] = {}
         self.disaster: dict[str, Any] = {"active": False, "site": None}
         self.today = Today(lambda: {q: b.sl_seconds for q, b in self.queues.items()})
+        self.kpi_counters = KpiCounters(self._sl_seconds_of, self._service_level_targets)
         self.engine = Engine()
         self.runtime = Runtime(self.engine, [])
         self.hub: Hub = Hub(self.visibility, self.pops.for_offer)
@@ -176,18 +177,20 @@ class Server:
                 self.hub.preload(await self.journal.recent_events(self.settings.replay_events))
             except Exception as error:  # the database is down: the spool carried the start
                 log.warning("no replay of events from before the start: %s", error)
-        for sink in (_JournalSink(self.journal), self.metrics, self.today):
+        for sink in (_JournalSink(self.journal), self.metrics, self.today, self.kpi_counters):
             self.runtime.add_sink(sink)
         await self._restore()
         self.metrics.watch(
             live_gauges(
                 self.engine,
+                self.agents.keys,
                 self._members,
                 self._ewt,
                 lambda: self.hub.connections,
                 self.runtime.clock.now,
             )
         )
+        self.metrics.registry.register(self.kpi_counters)
         heap = Heap(refresh_seconds=self.settings.heap_refresh_seconds)
         heap.install()  # the configuration is long-lived: keep the collector off it
         group = asyncio.TaskGroup()
@@ -571,6 +574,13 @@ class Server:
             for queue in agent.queues:
                 out.setdefault(QueueId(queue), []).append(AgentId(agent.id))
         return out
+
+    def _sl_seconds_of(self, queue_id: QueueId) -> float | None:
+        body = self.queues.get(queue_id)
+        return None if body is None else body.sl_seconds
+
+    def _service_level_targets(self) -> list[tuple[QueueId, float, float]]:
+        return [(q, b.sl_seconds, b.sl_target) for q, b in self.queues.items()]
 
     def _ewt(self, queue_id: QueueId) -> float | None:
         return self.engine.queue_estimate(queue_id)

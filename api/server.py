@@ -37,7 +37,9 @@ from acd.events import CallStateChanged, ReservationStateChanged
 from acd.ids import AgentId, CallId, CustomerId, QueueId
 from acd.kpis import KpiFold
 from acd.states import CallState
+from api import audit
 from api.auth import Tokens
+from api.call_log import CallLog
 from api.heap import Heap, Tended
 from api.metrics import KpiCounters, Metrics, live_gauges
 from api.schemas import AgentBody, CustomerBody, QueueBody, dump
@@ -56,7 +58,7 @@ from cti.softphone import BadCommand
 from cti.wire import iso
 from ivr.calls import CallEnded, CallOnHold, Calls, QueueEntry
 from ivr.flow_config import load_flow
-from ivr.registrations import PhoneNotice, PhoneRegistered, Registrations
+from ivr.registrations import PhoneNotice, PhoneRegistered, RegisterRefused, Registrations
 from ivr.sip.accounts import SipAccount, SipAccounts, ha1_by_name
 from ivr.sip.digest import Algorithm, hashed_secrets
 from ivr.switchboard import Switchboard
@@ -167,7 +169,8 @@ class Server:
                 self.hub.preload(await self.journal.recent_events(self.settings.replay_events))
             except Exception as error:  # the database is down: the spool carried the start
                 log.warning("no replay of events from before the start: %s", error)
-        for sink in (_JournalSink(self.journal), self.metrics, self.today, self.kpi_counters):
+        sinks = (_JournalSink(self.journal), self.metrics, self.today, self.kpi_counters, CallLog())
+        for sink in sinks:
             self.runtime.add_sink(sink)
         await self._restore()
         self.metrics.watch(
@@ -235,6 +238,7 @@ class Server:
             new_call_id=self.new_call_id,
             flow=None if flow_path is None else load_flow(flow_path),
             voicemail_dir=self.settings.voicemail_directory(),
+            on_refused=_audit_register,
         )
 
     async def _phones_to_engine(self) -> None:
@@ -249,8 +253,19 @@ class Server:
             try:
                 await self.execute(command)
             except CommandRejected as refused:  # not in a state it applies to (on a call...)
-                log.debug("%s for %s: %s", type(command).__name__, notice.agent_id, refused)
-            log.info("agent %s's phone: %s", notice.agent_id, type(notice).__name__)
+                log.debug(
+                    "%s for %s: %s",
+                    type(command).__name__,
+                    notice.agent_id,
+                    refused,
+                    extra={"agent_id": notice.agent_id},
+                )
+            log.info(
+                "agent %s's phone: %s",
+                notice.agent_id,
+                type(notice).__name__,
+                extra={"agent_id": notice.agent_id},
+            )
 
     async def _calls_to_engine(self) -> None:
         """What the SIP calls report, for the core: callers queued, offers answered, hang-ups."""
@@ -264,7 +279,12 @@ class Server:
                 else:
                     await self.execute(notice)
             except CommandRejected as refused:  # the core moved on (the offer expired...)
-                log.info("%s refused by the core: %s", type(notice).__name__, refused)
+                log.info(
+                    "%s refused by the core: %s",
+                    type(notice).__name__,
+                    refused,
+                    extra={"call_id": getattr(notice, "call_id", None)},
+                )
                 if isinstance(notice, QueueEntry):
                     calls.act(CallEnded(call_id=notice.call_id))
 
@@ -567,6 +587,19 @@ class Server:
     @property
     def ready(self) -> bool:
         return self.started and not self.draining and self.journal.database_up
+
+
+def _audit_register(refused: RegisterRefused) -> None:
+    peer = refused.peer
+    audit.auth_failed(
+        audit.Channel.SIP,
+        f"{peer.host}:{peer.port}",
+        refused.reason,
+        transport=peer.transport,
+        username=refused.username,
+        status=refused.status,
+        banned=refused.banned,
+    )
 
 
 def _interrupt(leg: LiveLeg) -> Callable[[Engine, float], Step]:

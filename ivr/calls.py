@@ -482,7 +482,16 @@ class Calls:
         self._callers[dialog.id] = caller
         self._caller_of[caller.call_id] = caller
         media.on_digit = lambda _leg, key: self._key_pressed(caller, key)
-        log.info("call %s from %r to %r answered", caller.call_id, caller.ani, caller.dnis)
+        log.info(
+            "call %s answered",
+            caller.call_id,
+            extra={
+                "call_id": caller.call_id,
+                "ani": caller.ani,
+                "dnis": caller.dnis,
+                "source": f"{caller.peer.host}:{caller.peer.port}",
+            },
+        )
         if job.start_node is not None and self.flow is not None:
             run = FlowRun(self.flow, start_node=job.start_node, ani=caller.ani)
             caller.flow = run
@@ -544,12 +553,22 @@ class Calls:
                     priority=action.priority,
                 )
             elif isinstance(action, Hangup):
-                log.info("call %s: the flow hangs up (%s)", caller.call_id, action.reason)
+                log.info(
+                    "call %s: the flow hangs up (%s)",
+                    caller.call_id,
+                    action.reason,
+                    extra={"call_id": caller.call_id},
+                )
                 self._hang_up_caller(caller)
             elif isinstance(action, StartRecording):
                 self._record(caller, action.max_seconds)
             else:  # RequestCallback: not done here yet
-                log.warning("call %s: %s is not supported over SIP yet", caller.call_id, action)
+                log.warning(
+                    "call %s: %s is not supported over SIP yet",
+                    caller.call_id,
+                    type(action).__name__,
+                    extra={"call_id": caller.call_id},
+                )
                 self._hang_up_caller(caller)
         self._wake()  # the flow may have armed a timer
 
@@ -636,7 +655,11 @@ class Calls:
             return  # a desktop-only agent, or a caller not ours: nothing to bridge
         if leg.ringing:
             # Accepted on the desktop while the phone rang: no auto-answer yet.
-            log.warning("call %s: accepted off the phone; cancelling its INVITE", action.call_id)
+            log.warning(
+                "call %s: accepted off the phone; cancelling its INVITE",
+                action.call_id,
+                extra={"call_id": action.call_id, "agent_id": action.agent_id},
+            )
             self.phones.retract(action.call_id, action.agent_id)
             return
         if leg.state is not AgentLegState.ANSWERED:
@@ -647,7 +670,12 @@ class Calls:
         caller.bridge = Bridge(caller.media, leg.media)
         caller.move(CallerInput.CONNECTED)
         leg.move(AgentInput.CONNECTED)
-        log.info("call %s bridged to %s's phone", caller.call_id, leg.agent_id)
+        log.info(
+            "call %s bridged to %s's phone",
+            caller.call_id,
+            leg.agent_id,
+            extra={"call_id": caller.call_id, "agent_id": leg.agent_id},
+        )
 
     def response(self, response: Response, key: TransactionKey) -> None:
         """A response to one of our requests: the phones' INVITEs are the ones that matter."""
@@ -708,7 +736,11 @@ class Calls:
                 self.phones.end_call(caller.call_id)
                 self._hang_up_caller(caller)
             except Exception:  # stopping anyway: close what can be closed
-                log.exception("could not hang up call %s at shutdown", caller.call_id)
+                log.exception(
+                    "could not hang up call %s at shutdown",
+                    caller.call_id,
+                    extra={"call_id": caller.call_id},
+                )
                 caller.media.close()
         self.phones.close_all()
 

@@ -1,0 +1,85 @@
+"""Each call's life in the server's log: arrival, every state change, every offer.
+
+A sink of the runtime, like the metrics: it sees each step's notes (the
+call's context, with the caller's number) and events in order, and writes
+one line per call or offer change with ``call_id``, ``queue_id``,
+``agent_id`` as fields, so one call's lines can be pulled out of the log by
+its id. The caller's number goes in ``ani``, which ``api.logs`` masks.
+
+Calls and offers are logged at INFO, agents' state changes at DEBUG (the
+CTI feed and the event log already hold them, and they are most of the
+volume). At WARNING the sink does nothing at all: a centre that wants no
+per-call lines pays nothing for them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from acd.engine import Step
+from acd.events import AgentStateChanged, CallStateChanged, ReservationStateChanged
+from cti.context import CallOpened
+
+log = logging.getLogger("acd.calls")
+
+
+class CallLog:
+    def accept(self, step: Step, notes: Sequence[CallOpened]) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
+        for note in notes:
+            log.info(
+                "call arrived",
+                extra={
+                    "call_id": note.call_id,
+                    "queue_id": note.queue_id,
+                    "ani": note.ani,
+                    "dnis": note.dnis,
+                    "customer_id": note.customer_id,
+                },
+            )
+        for event in step.events:
+            if isinstance(event, CallStateChanged):
+                _call(event)
+            elif isinstance(event, ReservationStateChanged):
+                log.info(
+                    "offer %s",
+                    event.to_state.value,
+                    extra={
+                        "call_id": event.call_id,
+                        "agent_id": event.agent_id,
+                        "reservation_id": event.reservation_id,
+                        "seq": event.seq,
+                    },
+                )
+            elif isinstance(event, AgentStateChanged) and log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "agent %s/%s",
+                    event.to_status.value,
+                    event.to_state.value,
+                    extra={
+                        "agent_id": event.agent_id,
+                        "call_id": event.call_id,
+                        "reason": event.reason,
+                        "seq": event.seq,
+                    },
+                )
+
+
+def _call(event: CallStateChanged) -> None:
+    fields: dict[str, object] = {
+        "call_id": event.call_id,
+        "queue_id": event.queue_id,
+        "state": event.to_state.value,
+        "seq": event.seq,
+    }
+    if event.from_state is not None:
+        fields["from_state"] = event.from_state.value
+    if event.agent_id is not None:
+        fields["agent_id"] = event.agent_id
+    if event.outcome is not None:
+        fields["outcome"] = event.outcome.value
+    if event.reason is not None:
+        fields["reason"] = event.reason
+    log.info("call %s", event.to_state.value, extra=fields)

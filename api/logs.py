@@ -304,8 +304,6 @@ def configure(
     ``WatchedFileHandler`` reopens the file when logrotate moves it.
     """
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
     root.setLevel(level if isinstance(level, int) else level.upper())
     audit = logging.getLogger(AUDIT_LOGGER)
     audit.setLevel(logging.INFO)  # audit records are kept whatever the log level

@@ -2,7 +2,8 @@
 
 A sink of the runtime, like the metrics: it sees each step's notes (the
 call's context, with the caller's number) and events in order, and writes
-one line per call or offer change with ``call_id``, ``queue_id``,
+one line per call or offer change (the call's first, ``call arrived``, with
+the caller's number and the number dialled) with ``call_id``, ``queue_id``,
 ``agent_id`` as fields, so one call's lines can be pulled out of the log by
 its id. The caller's number goes in ``ani``, which ``api.logs`` masks.
 
@@ -28,20 +29,10 @@ class CallLog:
     def accept(self, step: Step, notes: Sequence[CallOpened]) -> None:
         if not log.isEnabledFor(logging.INFO):
             return
-        for note in notes:
-            log.info(
-                "call arrived",
-                extra={
-                    "call_id": note.call_id,
-                    "queue_id": note.queue_id,
-                    "ani": note.ani,
-                    "dnis": note.dnis,
-                    "customer_id": note.customer_id,
-                },
-            )
+        opened = {note.call_id: note for note in notes}
         for event in step.events:
             if isinstance(event, CallStateChanged):
-                _call(event)
+                _call(event, opened.get(event.call_id) if event.from_state is None else None)
             elif isinstance(event, ReservationStateChanged):
                 log.info(
                     "offer %s",
@@ -67,13 +58,17 @@ class CallLog:
                 )
 
 
-def _call(event: CallStateChanged) -> None:
+def _call(event: CallStateChanged, opened: CallOpened | None) -> None:
     fields: dict[str, object] = {
         "call_id": event.call_id,
         "queue_id": event.queue_id,
         "state": event.to_state.value,
         "seq": event.seq,
     }
+    if opened is not None:  # the call's first line says who is calling, and what they dialled
+        fields.update(ani=opened.ani, dnis=opened.dnis)
+    if event.customer_id is not None:
+        fields["customer_id"] = event.customer_id
     if event.from_state is not None:
         fields["from_state"] = event.from_state.value
     if event.agent_id is not None:

@@ -7,10 +7,12 @@ the caller's number and the number dialled) with ``call_id``, ``queue_id``,
 ``agent_id`` as fields, so one call's lines can be pulled out of the log by
 its id. The caller's number goes in ``ani``, which ``api.logs`` masks.
 
-Calls and offers are logged at INFO, agents' state changes at DEBUG (the
-CTI feed and the event log already hold them, and they are most of the
-volume). At WARNING the sink does nothing at all: a centre that wants no
-per-call lines pays nothing for them.
+A call's arrival, its offers, its answer, hold and end are logged at INFO
+(five lines for a call answered at the first offer); its entering the queue
+and being offered, and agents' state changes, at DEBUG (the CTI feed and the
+event log hold them all, and at 200 calls a second every line counts). At
+WARNING the sink does nothing at all: a centre that wants no per-call lines
+pays nothing for them.
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ from collections.abc import Sequence
 
 from acd.engine import Step
 from acd.events import AgentStateChanged, CallStateChanged, ReservationStateChanged
+from acd.states import CallState
 from cti.context import CallOpened
 
 log = logging.getLogger("acd.calls")
+
+_QUIET = frozenset({CallState.QUEUED, CallState.OFFERED})
+"""At DEBUG: every call is queued, and the offer's own line says it was offered."""
 
 
 class CallLog:
@@ -77,4 +83,5 @@ def _call(event: CallStateChanged, opened: CallOpened | None) -> None:
         fields["outcome"] = event.outcome.value
     if event.reason is not None:
         fields["reason"] = event.reason
-    log.info("call %s", event.to_state.value, extra=fields)
+    level = logging.DEBUG if event.to_state in _QUIET else logging.INFO
+    log.log(level, "call %s", event.to_state.value, extra=fields)

@@ -60,10 +60,12 @@ CALLER_NUMBERS = frozenset({"ani", "caller", "number", "phone", "from_number", "
 """Fields that hold a caller's phone number (or a list of them): masked as numbers."""
 
 _STANDARD = frozenset(
-    logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys() | {"message", "asctime"}
+    logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
+    | {"message", "asctime", "color_message"}  # uvicorn's copy of the message, with ANSI colours
 )
 _CORE = ("time", "level", "logger", "message")
 
+_DIGIT = re.compile(r"\d")
 _CARD = re.compile(r"\d(?:[ -]?\d){12,}")
 """13 digits or more, single spaces or dashes allowed between them (longer runs too)."""
 
@@ -87,7 +89,9 @@ def mask_number(value: str) -> str:
 
 def mask_text(text: str, ids: Iterable[str] = ()) -> str:
     """Free text with card-like runs and phone-like numbers masked; ``ids`` left as they are."""
-    exempt = _exempt(ids)
+    if _DIGIT.search(text) is None:
+        return text  # most messages: nothing to mask, nothing to compile
+    exempt = _exempt([i for i in ids if i and i in text])
     if exempt is None:
         return _mask_pieces(text)
     out: list[str] = []
@@ -104,6 +108,8 @@ def mask_value(key: str, value: Any) -> Any:
     """A field's value, masked by what the field holds (see the module's docstring)."""
     if key in IDS or value is None or isinstance(value, bool | float):
         return value
+    if isinstance(value, Enum):
+        value = value.value
     if key in CALLER_NUMBERS:
         if isinstance(value, list | tuple | set | frozenset):
             return [mask_number(str(v)) for v in value]
@@ -130,8 +136,6 @@ def _masked(value: Any, depth: int) -> Any:
 
 
 def _mask_pieces(text: str) -> str:
-    if not any(c.isdigit() for c in text):
-        return text
     text = _CARD.sub(lambda m: _star_digits(m.group(), _digits(m.group()) - 4), text)
     return _PHONE.sub(lambda m: mask_number(m.group()), text)
 

@@ -9,7 +9,8 @@ any other):
   ``access_denied`` (a valid token whose role may not do this),
   ``admin_change`` (queues, agents, customers and their numbers, SIP
   credentials, tokens issued, disaster mode) or ``supervisor_action`` (a
-  supervisor or an admin running an agent's softphone command for them);
+  supervisor or an admin running an agent's softphone command for them, or
+  listening to, marking or deleting a caller's voicemail);
 - ``channel``: ``rest``, ``ws`` or ``sip``; ``source``: the peer's address;
 - for the last three, ``actor`` (the token's subject) and ``role``;
 - for a change, ``action`` (``create``, ``update``, ``delete``), ``target``
@@ -113,9 +114,14 @@ def changed(
 
 
 def acted_for(
-    principal: Principal, command: str, agent_id: str | None, call_id: str | None
+    principal: Principal,
+    command: str,
+    agent_id: str | None,
+    call_id: str | None,
+    **more: Any,
 ) -> None:
-    """A supervisor or an admin ran a softphone command (for an agent, or on a call)."""
+    """A supervisor or an admin ran a softphone command (for an agent, or on a call), or
+    handled a caller's voicemail (listened to it, marked it, deleted it)."""
     log.info(
         "%s %s ran %s for agent %s on call %s",
         principal.role.value,
@@ -129,6 +135,7 @@ def acted_for(
             "command": command,
             "agent_id": agent_id,
             "call_id": call_id,
+            **more,
         },
     )
 

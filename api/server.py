@@ -317,9 +317,19 @@ class Server:
                     filed = await voicemails.file_message(self.database, row, at=left.at)
                 except Exception as error:
                     if await self.database.ping():  # not an outage: retrying would not help
-                        log.error("message %s could not be filed: %s", left.path, error)
+                        log.error(
+                            "message %s could not be filed: %s",
+                            left.path,
+                            error,
+                            extra={"call_id": left.call_id},
+                        )
                         break
-                    log.warning("message %s not filed yet: %s", left.path, error)
+                    log.warning(
+                        "message %s not filed yet: %s",
+                        left.path,
+                        error,
+                        extra={"call_id": left.call_id},
+                    )
                     await asyncio.sleep(1.0)
             if filed is None:
                 continue

@@ -608,16 +608,30 @@ class Calls:
 
     def _record(self, caller: CallerLeg, max_seconds: float) -> None:
         if self.messages is None:
-            log.warning("call %s: no voicemail directory; hanging up", caller.call_id)
+            log.warning(
+                "call %s: no voicemail directory; hanging up",
+                caller.call_id,
+                extra={"call_id": caller.call_id},
+            )
             self._hang_up_caller(caller)
             return
         try:
             recording = self.messages.record(caller.call_id, caller.media, max_seconds=max_seconds)
         except (OSError, RuntimeError) as error:  # a full disk, a directory not ours...
-            log.error("call %s: cannot record a message: %s", caller.call_id, error)
+            log.error(
+                "call %s: cannot record a message: %s",
+                caller.call_id,
+                error,
+                extra={"call_id": caller.call_id},
+            )
             self._hang_up_caller(caller)
             return
-        log.info("call %s: recording a message to %s", caller.call_id, recording.path)
+        log.info(
+            "call %s: recording a message to %s",
+            caller.call_id,
+            recording.path,
+            extra={"call_id": caller.call_id},
+        )
         recording.done.add_done_callback(
             lambda done: self._recorded(caller, done.result()) if not done.cancelled() else None
         )
@@ -634,7 +648,13 @@ class Calls:
         if self.messages is None:
             return  # nothing was recorded without a directory
         left = self.messages.keep(caller.call_id, ani=caller.ani, dnis=caller.dnis, message=action)
-        log.info("call %s: a %.1f s message left in %r", caller.call_id, left.seconds, left.mailbox)
+        log.info(
+            "call %s: a %.1f s message left in %r",
+            caller.call_id,
+            left.seconds,
+            left.mailbox,
+            extra={"call_id": caller.call_id, "ani": caller.ani, "mailbox": left.mailbox},
+        )
 
     def _hold(self, caller: CallerLeg) -> None:
         caller.playback = self.player.hold_music(caller.media)

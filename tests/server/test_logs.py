@@ -18,6 +18,7 @@ import pytest
 import websockets
 from databases import fresh_database
 from sip_server.phone import UdpPhone
+from sip_server.test_voicemail import CALLER, VOICE, leaving_a_message, one_message
 
 from api.auth import Role, issue
 from api.logs import JsonFormatter
@@ -173,3 +174,32 @@ async def test_a_wrong_sip_password_is_audited_with_its_source_and_no_credential
     everything = "\n".join(log.lines)
     assert "guess-one" not in everything and "pa55word!" not in everything
     assert "response=" not in everything  # no digest answer either
+
+
+async def test_listening_to_marking_and_deleting_a_voicemail_are_audited(
+    tmp_path: Path, log: Lines
+) -> None:
+    async with (
+        fresh_database("sqlite", tmp_path) as url,
+        leaving_a_message(url, tmp_path) as (centre, caller, media, to_leg),
+    ):
+        media.send_audio(VOICE[0], to_leg)
+        media.press("#", to_leg)
+        caller.respond(await caller.incoming("BYE", timeout=15), 200)
+        message = await one_message(centre)
+        boss = centre.client(token("supervisor"))
+        path = f"/v1/voicemails/{message['id']}"
+        assert (await boss.get(f"{path}/audio")).status_code == 200
+        assert (await boss.patch(path, json={"heard": True})).status_code == 200
+        assert (await boss.delete(path)).status_code == 204
+    actions = [
+        (a["role"], a["command"], a["call_id"], a["voicemail_id"])
+        for a in log.audit("supervisor_action")
+    ]
+    assert actions == [
+        ("supervisor", command, message["call_id"], message["id"])
+        for command in ("listen_voicemail", "mark_voicemail", "delete_voicemail")
+    ]
+    (left,) = [r for r in log.records() if "message left" in r["message"]]
+    assert left["call_id"] == message["call_id"] and left["ani"] == "*****01"
+    assert not any(CALLER in line for line in log.lines)

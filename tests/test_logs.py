@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from api.logs import (
     AUDIT_LOGGER,
@@ -23,6 +24,7 @@ from api.logs import (
     mask_number,
     mask_text,
 )
+from api.settings import Settings
 
 CARD_RUN = re.compile(r"\d(?:[ -]?\d){12}")  # 13 digits, with single spaces or dashes between
 
@@ -183,21 +185,39 @@ def test_configure_writes_json_lines_and_audit_records_to_their_own_file_too(
     root, audit = logging.getLogger(), logging.getLogger(AUDIT_LOGGER)
     levels = root.level, audit.level
     stream = io.StringIO()
-    installed = configure(LogFormat.JSON, "info", audit_path=tmp_path / "audit.log", stream=stream)
+    installed = configure(
+        LogFormat.JSON, "warning", audit_path=tmp_path / "audit.log", stream=stream
+    )
     try:
-        logging.getLogger("acd.configured").info("call arrived", extra={"ani": "0612345678"})
-        logging.getLogger("acd.configured").debug("not at INFO")
-        logging.getLogger(AUDIT_LOGGER).info("changed", extra={"actor": "admin"})
+        logger = logging.getLogger("acd.configured")
+        logger.info("call arrived", extra={"ani": "0612345678"})  # below WARNING: dropped
+        logger.warning("slow screen pop", extra={"ani": "0612345678"})
+        audit.info("changed", extra={"actor": "admin"})  # audit records: whatever the level
     finally:
         installed.close()  # drains the queue into the stream and the file
         root.setLevel(levels[0])
         audit.setLevel(levels[1])
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     mine = [r for r in lines if r["logger"] in ("acd.configured", AUDIT_LOGGER)]
-    assert [r["message"] for r in mine] == ["call arrived", "changed"]
+    assert [r["message"] for r in mine] == ["slow screen pop", "changed"]
     assert mine[0]["ani"] == "******5678"
     audit_lines = (tmp_path / "audit.log").read_text().splitlines()
     assert [json.loads(line)["message"] for line in audit_lines] == ["changed"]
+
+
+def test_the_log_settings_come_from_the_environment_and_a_typo_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ACD_LOG_FORMAT", "text")
+    monkeypatch.setenv("ACD_LOG_LEVEL", "debug")
+    monkeypatch.setenv("ACD_AUDIT_LOG", "/var/log/acd/audit.log")
+    settings = Settings()
+    assert settings.log_format is LogFormat.TEXT and settings.log_level == "DEBUG"
+    assert settings.audit_log == Path("/var/log/acd/audit.log")
+    assert Settings(log_format="json", log_level="info").log_format is LogFormat.JSON
+    for wrong in ({"log_format": "xml"}, {"log_level": "loud"}):
+        with pytest.raises(ValidationError, match=next(iter(wrong))):
+            Settings(**wrong)
 
 
 # == properties ============================================================================

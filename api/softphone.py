@@ -20,6 +20,7 @@ async def run(
     name: str,
     args: Any,
     command_id: str | None = None,
+    channel: audit.Channel = audit.Channel.REST,
 ) -> dict[str, Any]:
     """Apply the named command as ``principal``; a repeated ``command_id`` gets the first reply."""
 
@@ -59,7 +60,7 @@ async def run(
                 server.pops.undo_transfer(built.call_id)
             raise
         if principal.privileged:
-            audit.acted_for(principal, name, built.agent_id, built.call_id)
+            audit.acted_for(principal, name, built.agent_id, built.call_id, channel=channel.value)
         return {
             "seq": applied.seq,
             "events": [

@@ -135,7 +135,9 @@ async def _serve_commands(
             name = frame.get("command")
             if not isinstance(name, str):
                 raise BadCommand("a command needs a 'command' name")
-            result = await softphone.run(server, principal, name, frame.get("args"), reply_to)
+            result = await softphone.run(
+                server, principal, name, frame.get("args"), reply_to, audit.Channel.WS
+            )
             await send({"reply_to": reply_to, "ok": True, "result": result})
         except (BadCommand, CommandRejected, Unavailable) as error:
             await send({"reply_to": reply_to, "ok": False, "error": _error(error)})

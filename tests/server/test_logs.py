@@ -22,7 +22,7 @@ from sip_server.test_voicemail import CALLER, VOICE, leaving_a_message, one_mess
 
 from api.auth import Role, issue
 from api.logs import JsonFormatter
-from server.harness import SECRET, running, token
+from server.harness import SECRET, Desk, running, token
 
 CENTRE: dict[str, Any] = {
     "queues": [{"id": "sales"}],
@@ -125,8 +125,20 @@ async def test_a_supervisor_acting_for_an_agent_is_audited(tmp_path: Path, log: 
         assert (await boss.post("/v1/agents/ann/not-ready", json={"reason": "coaching"})).is_success
         ann = centre.client(token("agent", "ann"))
         assert (await ann.post("/v1/agents/ann/ready")).status_code == 200  # her own: no audit
-    actions = [(a["role"], a["command"], a["agent_id"]) for a in log.audit("supervisor_action")]
-    assert actions == [("supervisor", "login", "ann"), ("supervisor", "not_ready", "ann")]
+        desk = await Desk.open(centre.ws_url(), token("supervisor", teams=("blue",)))
+        try:
+            assert (await desk.command("logout", agent_id="ann"))["ok"]
+        finally:
+            await desk.close()
+    actions = [
+        (a["role"], a["command"], a["agent_id"], a["channel"])
+        for a in log.audit("supervisor_action")
+    ]
+    assert actions == [
+        ("supervisor", "login", "ann", "rest"),
+        ("supervisor", "not_ready", "ann", "rest"),
+        ("supervisor", "logout", "ann", "ws"),
+    ]
     assert log.audit("supervisor_action")[0]["teams"] == ["blue"]
 
 

@@ -20,9 +20,12 @@ site cannot forget it:
   fields, where masking is exact;
 - **ids are never masked** (``call_id``, ``agent_id``, ``queue_id``,
   ``reservation_id``, ``seq``, an audit record's ``actor`` and ``target_id``),
-  in their fields nor where the message quotes
-  them, so lines can be joined on them. A call id is hexadecimal and now and
-  then all digits: masked in the message it would no longer match its field.
+  in their fields nor where the message quotes them, so lines can be joined
+  on them. A call id is hexadecimal and now and then all digits: masked in
+  the message it would no longer match its field.
+
+A field named like one of the record's own (``time``, ``message``...) is
+written as ``field_<name>``, so it can never pass for them.
 
 ``configure`` installs the format on the root logger behind a queue: the
 event loop only formats a record and puts it on an in-memory queue, and a
@@ -63,7 +66,7 @@ _STANDARD = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
     | {"message", "asctime", "color_message"}  # uvicorn's copy of the message, with ANSI colours
 )
-_CORE = ("time", "level", "logger", "message")
+_RESERVED = frozenset({"time", "level", "logger", "message", "exception"})
 
 _DIGIT = re.compile(r"\d")
 _CARD = re.compile(r"\d(?:[ -]?\d){12,}")
@@ -106,6 +109,10 @@ def mask_text(text: str, ids: Iterable[str] = ()) -> str:
 
 def mask_value(key: str, value: Any) -> Any:
     """A field's value, masked by what the field holds (see the module's docstring)."""
+    return _field(key, value, 0)
+
+
+def _field(key: str, value: Any, depth: int) -> Any:
     if key in IDS or value is None or isinstance(value, bool | float):
         return value
     if isinstance(value, Enum):
@@ -114,10 +121,11 @@ def mask_value(key: str, value: Any) -> Any:
         if isinstance(value, list | tuple | set | frozenset):
             return [mask_number(str(v)) for v in value]
         return mask_number(str(value))
-    return _masked(value, 0)
+    return _masked(value, depth)
 
 
 def _masked(value: Any, depth: int) -> Any:
+    """Any other value: strings as free text, containers item by item (four levels deep)."""
     if isinstance(value, str):
         return mask_text(value)
     if isinstance(value, bool) or value is None or isinstance(value, float):
@@ -129,7 +137,7 @@ def _masked(value: Any, depth: int) -> Any:
     if depth >= 4:
         return mask_text(str(value))
     if isinstance(value, Mapping):
-        return {str(k): mask_value(str(k), v) for k, v in value.items()}
+        return {str(k): _field(str(k), v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_masked(v, depth + 1) for v in value]
     return mask_text(str(value))
@@ -232,7 +240,7 @@ class JsonFormatter(logging.Formatter):
         parts = _parts(record)
         out = dict(parts.core)
         for key, value in parts.fields.items():
-            out[key if key not in out else f"field_{key}"] = value  # never shadow the core four
+            out[key if key not in _RESERVED else f"field_{key}"] = value  # never shadow those
         if parts.exception is not None:
             out["exception"] = parts.exception
         return json.dumps(out, ensure_ascii=False, default=str, separators=(",", ":"))

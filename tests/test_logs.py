@@ -77,6 +77,13 @@ def test_a_record_is_one_json_object_with_time_level_logger_message_and_its_fiel
     assert "audit" not in record
 
 
+def test_a_field_named_like_the_records_own_cannot_pass_for_them(json_lines: Lines) -> None:
+    logging.getLogger("acd.test").warning("odd", extra={"level": "INFO", "time": "never"})
+    (record,) = json_lines.records()
+    assert record["level"] == "WARNING" and record["time"] != "never"
+    assert (record["field_level"], record["field_time"]) == ("INFO", "never")
+
+
 def test_the_caller_number_keeps_its_last_four_digits_and_a_short_one_its_last_two(
     json_lines: Lines,
 ) -> None:

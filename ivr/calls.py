@@ -264,7 +264,8 @@ class Calls:
                     try:
                         await self._serve(job)
                     except Exception:  # one bad call must not stop every other
-                        log.exception("could not carry out %s", job)
+                        call_id = getattr(job, "call_id", None)
+                        log.exception("could not carry out %s", job, extra={"call_id": call_id})
             finally:
                 self._close_all()
 

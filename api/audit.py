@@ -31,6 +31,7 @@ from typing import Any
 
 from api.auth import Principal
 from api.logs import AUDIT_LOGGER
+from ivr.registrations import RegisterRefused
 
 log = logging.getLogger(AUDIT_LOGGER)
 
@@ -61,6 +62,20 @@ def auth_failed(channel: Channel, source: str, reason: str, **more: Any) -> None
             "reason": reason[:200],
             **more,
         },
+    )
+
+
+def register_refused(refused: RegisterRefused) -> None:
+    """A SIP REGISTER failed digest authentication, or named an address not its user's."""
+    peer = refused.peer
+    auth_failed(
+        Channel.SIP,
+        f"{peer.host}:{peer.port}",
+        refused.reason,
+        transport=peer.transport,
+        username=refused.username,
+        status=refused.status,
+        banned=refused.banned,
     )
 
 

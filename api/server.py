@@ -58,7 +58,7 @@ from cti.softphone import BadCommand
 from cti.wire import iso
 from ivr.calls import CallEnded, CallOnHold, Calls, QueueEntry
 from ivr.flow_config import load_flow
-from ivr.registrations import PhoneNotice, PhoneRegistered, RegisterRefused, Registrations
+from ivr.registrations import PhoneNotice, PhoneRegistered, Registrations
 from ivr.sip.accounts import SipAccount, SipAccounts, ha1_by_name
 from ivr.sip.digest import Algorithm, hashed_secrets
 from ivr.switchboard import Switchboard
@@ -238,7 +238,7 @@ class Server:
             new_call_id=self.new_call_id,
             flow=None if flow_path is None else load_flow(flow_path),
             voicemail_dir=self.settings.voicemail_directory(),
-            on_refused=_audit_register,
+            on_refused=audit.register_refused,
         )
 
     async def _phones_to_engine(self) -> None:
@@ -597,19 +597,6 @@ class Server:
     @property
     def ready(self) -> bool:
         return self.started and not self.draining and self.journal.database_up
-
-
-def _audit_register(refused: RegisterRefused) -> None:
-    peer = refused.peer
-    audit.auth_failed(
-        audit.Channel.SIP,
-        f"{peer.host}:{peer.port}",
-        refused.reason,
-        transport=peer.transport,
-        username=refused.username,
-        status=refused.status,
-        banned=refused.banned,
-    )
 
 
 def _interrupt(leg: LiveLeg) -> Callable[[Engine, float], Step]:

@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Readable log lines at a terminal; `acd serve` alone writes JSON lines (ACD_LOG_FORMAT).
 run: $(STAMP)
-	$(BIN)/acd serve
+	ACD_LOG_FORMAT=$${ACD_LOG_FORMAT:-text} $(BIN)/acd serve
 
 simulate: $(STAMP)
 	$(BIN)/acd simulate scenarios/multi_skill.yaml --seed 1

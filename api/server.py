@@ -38,7 +38,9 @@ from acd.events import CallStateChanged, ReservationStateChanged
 from acd.ids import AgentId, CallId, CustomerId, QueueId
 from acd.kpis import KpiFold
 from acd.states import CallState
+from api import audit
 from api.auth import Tokens
+from api.call_log import CallLog
 from api.heap import Heap, Tended
 from api.metrics import KpiCounters, Metrics, live_gauges
 from api.schemas import AgentBody, CustomerBody, QueueBody, dump
@@ -177,7 +179,8 @@ class Server:
                 self.hub.preload(await self.journal.recent_events(self.settings.replay_events))
             except Exception as error:  # the database is down: the spool carried the start
                 log.warning("no replay of events from before the start: %s", error)
-        for sink in (_JournalSink(self.journal), self.metrics, self.today, self.kpi_counters):
+        sinks = (_JournalSink(self.journal), self.metrics, self.today, self.kpi_counters, CallLog())
+        for sink in sinks:
             self.runtime.add_sink(sink)
         await self._restore()
         self.metrics.watch(
@@ -247,6 +250,7 @@ class Server:
             voicemail_dir=self.settings.voicemail_directory(),
             find_agent=self._agent_named,
             overflow=OverflowMode(self.settings.sip_overflow),
+            on_refused=audit.register_refused,
         )
 
     def _agent_named(self, name: str) -> AgentId | None:
@@ -268,8 +272,19 @@ class Server:
             try:
                 await self.execute(command)
             except CommandRejected as refused:  # not in a state it applies to (on a call...)
-                log.debug("%s for %s: %s", type(command).__name__, notice.agent_id, refused)
-            log.info("agent %s's phone: %s", notice.agent_id, type(notice).__name__)
+                log.debug(
+                    "%s for %s: %s",
+                    type(command).__name__,
+                    notice.agent_id,
+                    refused,
+                    extra={"agent_id": notice.agent_id},
+                )
+            log.info(
+                "agent %s's phone: %s",
+                notice.agent_id,
+                type(notice).__name__,
+                extra={"agent_id": notice.agent_id},
+            )
 
     async def _calls_to_engine(self) -> None:
         """What the SIP calls report, for the core: callers queued, offers answered, hang-ups."""
@@ -283,7 +298,12 @@ class Server:
                 else:
                     await self.execute(notice)
             except CommandRejected as refused:  # the core moved on (the offer expired...)
-                log.info("%s refused by the core: %s", type(notice).__name__, refused)
+                log.info(
+                    "%s refused by the core: %s",
+                    type(notice).__name__,
+                    refused,
+                    extra={"call_id": getattr(notice, "call_id", None)},
+                )
                 if isinstance(notice, QueueEntry):
                     calls.act(CallEnded(call_id=notice.call_id))
                 elif isinstance(notice, CallTransferred):  # asked by REFER: the phone is told
@@ -318,9 +338,19 @@ class Server:
                     filed = await voicemails.file_message(self.database, row, at=left.at)
                 except Exception as error:
                     if await self.database.ping():  # not an outage: retrying would not help
-                        log.error("message %s could not be filed: %s", left.path, error)
+                        log.error(
+                            "message %s could not be filed: %s",
+                            left.path,
+                            error,
+                            extra={"call_id": left.call_id},
+                        )
                         break
-                    log.warning("message %s not filed yet: %s", left.path, error)
+                    log.warning(
+                        "message %s not filed yet: %s",
+                        left.path,
+                        error,
+                        extra={"call_id": left.call_id},
+                    )
                     await asyncio.sleep(1.0)
             if filed is None:
                 continue

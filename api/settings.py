@@ -13,9 +13,11 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+
+from api.logs import LogFormat
 
 
 class Settings(BaseSettings):
@@ -45,6 +47,9 @@ class Settings(BaseSettings):
     sip_overflow: Literal["bridge", "redirect"] = "bridge"
     ws_queue: int = 2_000  # messages buffered per desktop before it is cut off as lagging
     voicemail_dir: Path | None = None  # callers' messages (WAV); None: see voicemail_directory()
+    log_format: LogFormat = LogFormat.JSON  # one JSON object a line; "text" for a terminal
+    log_level: str = "INFO"
+    audit_log: Path | None = None  # also append the audit records (JSON lines) to this file
 
     def voicemail_directory(self) -> Path:
         """Where messages are recorded: ``voicemail_dir``, else ``voicemail/`` beside the
@@ -56,6 +61,13 @@ class Settings(BaseSettings):
         if url.get_backend_name() == "sqlite" and database and database != ":memory:":
             return Path(database).parent / "voicemail"
         return Path("./var/voicemail")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value.upper()
 
     def signing_key(self) -> str:
         """The HS256 key: from the environment, else the key file (created on first use)."""

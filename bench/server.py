@@ -150,12 +150,20 @@ async def wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> 
 
 
 def log_warnings(log: Path) -> dict[str, int]:
-    """The server's warnings and errors, counted by the start of their message."""
+    """The server's warnings and errors, counted by the start of their message.
+
+    The server writes JSON lines (``api.logs``); anything else in the file
+    (the start-up banner on stdout) is not a log record and is skipped.
+    """
     found: Counter[str] = Counter()
     for line in log.read_text(errors="replace").splitlines():
-        parts = line.split(maxsplit=4)
-        if len(parts) == 5 and parts[2] in ("WARNING", "ERROR", "CRITICAL"):
-            found[f"{parts[2]} {parts[3]}: {parts[4].split(':')[0][:60]}"] += 1
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("level") in ("WARNING", "ERROR", "CRITICAL"):
+            message = str(record.get("message", "")).split(":")[0][:60]
+            found[f"{record['level']} {record.get('logger')}: {message}"] += 1
     return dict(found)
 
 

@@ -145,7 +145,12 @@ class AgentPhones:
         self._invites[key] = leg
         self._offers[(offer.call_id, agent_id)] = leg
         self._send(outputs)
-        log.info("ringing %s's phone for call %s", agent_id, offer.call_id)
+        log.info(
+            "ringing %s's phone for call %s",
+            agent_id,
+            offer.call_id,
+            extra={"call_id": offer.call_id, "agent_id": agent_id},
+        )
 
     def response(self, response: Response, key: TransactionKey) -> None:
         """A response to one of our requests; only our INVITEs' matter."""
@@ -180,7 +185,12 @@ class AgentPhones:
         try:
             leg.media.configure(leg.session.accept(SessionDescription.parse(response.body)))
         except SdpError as error:
-            log.warning("%s's phone answered with SDP we cannot use: %s", leg.agent_id, error)
+            log.warning(
+                "%s's phone answered with SDP we cannot use: %s",
+                leg.agent_id,
+                error,
+                extra={"call_id": leg.call_id, "agent_id": leg.agent_id},
+            )
             leg.move(AgentInput.ENDED)
             self._bye(dialog, leg.destination)
             self._forget(leg)

@@ -344,7 +344,8 @@ class Calls:
                     try:
                         await self._serve(job)
                     except Exception:  # one bad call must not stop every other
-                        log.exception("could not carry out %s", job)
+                        call_id = getattr(job, "call_id", None)
+                        log.exception("could not carry out %s", job, extra={"call_id": call_id})
             finally:
                 self._close_all()
 
@@ -590,8 +591,14 @@ class Calls:
         self._callers[dialog.id] = caller
         self._caller_of[caller.call_id] = caller
         media.on_digit = lambda _leg, key: self._key_pressed(caller, key)
+        described = {
+            "call_id": caller.call_id,
+            "ani": caller.ani,
+            "dnis": caller.dnis,
+            "source": f"{caller.peer.host}:{caller.peer.port}",
+        }
         if ring_first and job.queue_id is not None:
-            log.info("call %s from %r to %r ringing", caller.call_id, caller.ani, caller.dnis)
+            log.info("call %s ringing", caller.call_id, extra=described)
             ringing = _Ringing(
                 caller=caller, received=received, sdp=sdp.encode(), agreement=agreement
             )
@@ -599,7 +606,7 @@ class Calls:
             self._ringing_keys[received.key] = caller.call_id
             self._hand_to_core(caller, job.queue_id, language=None, data={})
             return
-        log.info("call %s from %r to %r answered", caller.call_id, caller.ani, caller.dnis)
+        log.info("call %s answered", caller.call_id, extra=described)
         if job.start_node is not None and self.flow is not None:
             run = FlowRun(self.flow, start_node=job.start_node, ani=caller.ani)
             caller.flow = run
@@ -725,12 +732,22 @@ class Calls:
                     priority=action.priority,
                 )
             elif isinstance(action, Hangup):
-                log.info("call %s: the flow hangs up (%s)", caller.call_id, action.reason)
+                log.info(
+                    "call %s: the flow hangs up (%s)",
+                    caller.call_id,
+                    action.reason,
+                    extra={"call_id": caller.call_id},
+                )
                 self._hang_up_caller(caller)
             elif isinstance(action, StartRecording):
                 self._record(caller, action.max_seconds)
             else:  # RequestCallback: not done here yet
-                log.warning("call %s: %s is not supported over SIP yet", caller.call_id, action)
+                log.warning(
+                    "call %s: %s is not supported over SIP yet",
+                    caller.call_id,
+                    type(action).__name__,
+                    extra={"call_id": caller.call_id},
+                )
                 self._hang_up_caller(caller)
         self._wake()  # the flow may have armed a timer
 
@@ -770,16 +787,30 @@ class Calls:
 
     def _record(self, caller: CallerLeg, max_seconds: float) -> None:
         if self.messages is None:
-            log.warning("call %s: no voicemail directory; hanging up", caller.call_id)
+            log.warning(
+                "call %s: no voicemail directory; hanging up",
+                caller.call_id,
+                extra={"call_id": caller.call_id},
+            )
             self._hang_up_caller(caller)
             return
         try:
             recording = self.messages.record(caller.call_id, caller.media, max_seconds=max_seconds)
         except (OSError, RuntimeError) as error:  # a full disk, a directory not ours...
-            log.error("call %s: cannot record a message: %s", caller.call_id, error)
+            log.error(
+                "call %s: cannot record a message: %s",
+                caller.call_id,
+                error,
+                extra={"call_id": caller.call_id},
+            )
             self._hang_up_caller(caller)
             return
-        log.info("call %s: recording a message to %s", caller.call_id, recording.path)
+        log.info(
+            "call %s: recording a message to %s",
+            caller.call_id,
+            recording.path,
+            extra={"call_id": caller.call_id},
+        )
         recording.done.add_done_callback(
             lambda done: self._recorded(caller, done.result()) if not done.cancelled() else None
         )
@@ -796,7 +827,13 @@ class Calls:
         if self.messages is None:
             return  # nothing was recorded without a directory
         left = self.messages.keep(caller.call_id, ani=caller.ani, dnis=caller.dnis, message=action)
-        log.info("call %s: a %.1f s message left in %r", caller.call_id, left.seconds, left.mailbox)
+        log.info(
+            "call %s: a %.1f s message left in %r",
+            caller.call_id,
+            left.seconds,
+            left.mailbox,
+            extra={"call_id": caller.call_id, "ani": caller.ani, "mailbox": left.mailbox},
+        )
 
     def _hold(self, caller: CallerLeg) -> None:
         caller.playback = self.player.hold_music(caller.media)
@@ -817,7 +854,11 @@ class Calls:
             return  # a desktop-only agent, or a caller not ours: nothing to bridge
         if leg.ringing:
             # Accepted on the desktop while the phone rang: no auto-answer yet.
-            log.warning("call %s: accepted off the phone; cancelling its INVITE", action.call_id)
+            log.warning(
+                "call %s: accepted off the phone; cancelling its INVITE",
+                action.call_id,
+                extra={"call_id": action.call_id, "agent_id": action.agent_id},
+            )
             self.phones.retract(action.call_id, action.agent_id)
             return
         if leg.state is not AgentLegState.ANSWERED:
@@ -828,7 +869,12 @@ class Calls:
         caller.bridge = Bridge(caller.media, leg.media)
         caller.move(CallerInput.CONNECTED)
         leg.move(AgentInput.CONNECTED)
-        log.info("call %s bridged to %s's phone", caller.call_id, leg.agent_id)
+        log.info(
+            "call %s bridged to %s's phone",
+            caller.call_id,
+            leg.agent_id,
+            extra={"call_id": caller.call_id, "agent_id": leg.agent_id},
+        )
 
     def response(self, response: Response, key: TransactionKey) -> None:
         """A response to one of our requests: those to our INVITEs (phones, sites) matter."""
@@ -979,7 +1025,11 @@ class Calls:
                 self.phones.end_call(caller.call_id)
                 self._hang_up_caller(caller)
             except Exception:  # stopping anyway: close what can be closed
-                log.exception("could not hang up call %s at shutdown", caller.call_id)
+                log.exception(
+                    "could not hang up call %s at shutdown",
+                    caller.call_id,
+                    extra={"call_id": caller.call_id},
+                )
                 caller.media.close()
         self.phones.close_all()
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from acd.ids import AgentId, CallId
 from ivr.calls import Calls
 from ivr.flow_config import Flow
-from ivr.registrations import PhoneNotice, Registrations
+from ivr.registrations import PhoneNotice, RegisterRefused, Registrations
 from ivr.sip.checks import check_request
 from ivr.sip.message import Message, Response, response_to
 from ivr.sip.transaction_outputs import (
@@ -74,11 +74,13 @@ class Switchboard:
         voicemail_dir: Path | None = None,
         find_agent: Callable[[str], AgentId | None] = lambda _name: None,
         overflow: OverflowMode = OverflowMode.BRIDGE,
+        on_refused: Callable[[RegisterRefused], None] = lambda _refused: None,
     ) -> None:
         self.transport = SipTransport(host, port, self._received)
         self.transactions = TransactionLayer()
         self.registrations = registrations
         self._on_phone = on_phone
+        self._on_refused = on_refused
         self._taking_calls = taking_calls
         self._clock = clock
         self._wake = asyncio.Event()
@@ -182,6 +184,8 @@ class Switchboard:
             answer = self.registrations.register(request, received.source, now)
             if answer.response is not None:
                 self._respond(received, answer.response)
+            if answer.refused is not None:
+                self._on_refused(answer.refused)
             for notice in answer.notices:
                 self._on_phone(notice)
         elif (

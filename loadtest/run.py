@@ -21,6 +21,7 @@ have the agents and queues this run names).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import signal
@@ -124,8 +125,19 @@ _EXPECTED = ("acd.serve signal 15: draining", "drained; stopping")
 
 
 def server_warnings(log: Path) -> list[str]:
-    lines = log.read_text(errors="replace").splitlines()
-    found = [line for line in lines if " WARNING " in line or " ERROR " in line]
+    """The server's warnings and errors, as ``level logger message``: its log is JSON lines
+    (``api.logs``), or text with ``ACD_LOG_FORMAT=text``."""
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            if record.get("level") in ("WARNING", "ERROR", "CRITICAL"):
+                found.append(f"{record['level']} {record.get('logger')} {record.get('message')}")
+        elif " WARNING " in line or " ERROR " in line:
+            found.append(line)
     return [line for line in found if not any(e in line for e in _EXPECTED)]
 
 

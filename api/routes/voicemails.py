@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse
 
 from acd.errors import CommandRejected
+from api import audit
 from api.deps import ServerDep, StaffDep
 from api.errors import ERROR_RESPONSES
 from api.schemas import Name, VoicemailPatch, VoicemailPublic
@@ -89,7 +90,7 @@ async def get_voicemail(
     responses={200: {"content": {"audio/wav": {}}, "description": "the recording"}},
 )
 async def get_voicemail_audio(
-    voicemail_id: VoicemailId, server: ServerDep, _: StaffDep
+    voicemail_id: VoicemailId, server: ServerDep, principal: StaffDep
 ) -> FileResponse:
     message = await _found(server, voicemail_id)
     path = _file(server, message)
@@ -97,24 +98,38 @@ async def get_voicemail_audio(
         raise CommandRejected(
             "voicemail_audio_missing", f"voicemail {voicemail_id}'s audio file is missing"
         )
+    audit.acted_for(
+        principal, "listen_voicemail", None, message["call_id"], voicemail_id=voicemail_id
+    )
     return FileResponse(path, media_type="audio/wav", filename=f"voicemail-{voicemail_id}.wav")
 
 
 @router.patch("/{voicemail_id}", summary="Mark a message heard, or not heard")
 async def patch_voicemail(
-    voicemail_id: VoicemailId, patch: VoicemailPatch, server: ServerDep, _: StaffDep
+    voicemail_id: VoicemailId, patch: VoicemailPatch, server: ServerDep, principal: StaffDep
 ) -> VoicemailPublic:
     found = await _db(server, voicemails.mark_heard(server.database, voicemail_id, patch.heard))
     if found is None:
         raise CommandRejected("unknown_voicemail", f"no voicemail {voicemail_id}")
+    audit.acted_for(
+        principal,
+        "mark_voicemail",
+        None,
+        found["call_id"],
+        voicemail_id=voicemail_id,
+        heard=patch.heard,
+    )
     return VoicemailPublic.model_validate(found)
 
 
 @router.delete("/{voicemail_id}", status_code=204, summary="Delete a message and its audio")
-async def delete_voicemail(voicemail_id: VoicemailId, server: ServerDep, _: StaffDep) -> None:
+async def delete_voicemail(
+    voicemail_id: VoicemailId, server: ServerDep, principal: StaffDep
+) -> None:
     gone = await _db(server, voicemails.delete_voicemail(server.database, voicemail_id))
     if gone is None:
         raise CommandRejected("unknown_voicemail", f"no voicemail {voicemail_id}")
+    audit.acted_for(principal, "delete_voicemail", None, gone["call_id"], voicemail_id=voicemail_id)
     try:
         _file(server, gone).unlink(missing_ok=True)
     except (OSError, CommandRejected) as error:  # the row is gone: the file is only disk space

@@ -71,7 +71,7 @@ from acd.commands import (
 )
 from acd.ids import AgentId, CallId, Language, QueueId, Skill
 from ivr.agent_legs import AgentInput, AgentLeg, AgentLegState
-from ivr.agent_phones import AgentPhones
+from ivr.agent_phones import AgentPhones, PhoneUnanswered
 from ivr.announcements import prompts_for
 from ivr.caller_legs import CallerInput, CallerLeg, CallerState
 from ivr.flow_config import Flow
@@ -98,7 +98,7 @@ from ivr.media import (
 from ivr.media.leg import PlaybackEnd
 from ivr.messages import STOP_KEY, Messages
 from ivr.rtp.dtmf import KeyPressed
-from ivr.sdp import LocalSession, OfferNotAcceptable, SdpError, SessionDescription
+from ivr.sdp import Direction, LocalSession, OfferNotAcceptable, SdpError, SessionDescription
 from ivr.sip.dialogs import (
     AnswerUnacknowledged,
     Dialog,
@@ -151,6 +151,7 @@ Notice = (
     | AgentDeviceLost
     | CallHeld
     | CallRetrieved
+    | PhoneUnanswered
 )
 
 
@@ -214,7 +215,7 @@ class Calls:
         self.messages = None if voicemail_dir is None else Messages(voicemail_dir, clock=clock)
         self.dialogs = Dialogs(timers=transactions.timers)
         self.notices: asyncio.Queue[Notice] = asyncio.Queue()
-        self._held: set[CallId] = set()  # calls whose agent's phone has the caller on hold
+        self._held_by_core: set[CallId] = set()  # as the core last said (CallOnHold)
         self._jobs: asyncio.Queue[Job | _Answer] = asyncio.Queue()
         self._callers: dict[DialogId, CallerLeg] = {}
         self._caller_of: dict[CallId, CallerLeg] = {}
@@ -224,6 +225,7 @@ class Calls:
             dialogs=self.dialogs,
             send=self._send,
             report=self.notices.put_nowait,
+            answered=self._phone_answered,
             contact=lambda: self.contact,
             locate=locate,
             has_account=has_account,
@@ -278,7 +280,7 @@ class Calls:
         elif isinstance(job, RetractOffer):
             self.phones.retract(job.call_id, job.agent_id)
         elif isinstance(job, ConnectCall):
-            self._connect(job)
+            await self._connect(job)
         elif isinstance(job, PlayAnnouncement):
             self._announce(job)
         elif isinstance(job, CallOnHold):
@@ -394,11 +396,17 @@ class Calls:
 
         The core hears ``CallHeld`` and ``CallRetrieved``, as from the desktop;
         the media follows the core's state (``_follow_hold``), whoever asked.
+        Our answer keeps a hold we made from the desktop (``ivr.phone_hold``);
+        while our own re-INVITE is out, the phone's crosses it: 491 (RFC 3261 §14.2).
         """
         request = received.request
+        if leg.hold.offering_now:
+            self._respond(received.key, dialog.answer(request, 491, self._now()))
+            return
+        ours = Direction.SENDONLY if leg.hold.agreed else Direction.SENDRECV
         try:
             answer, agreement = leg.session.answer(
-                SessionDescription.parse(request.body), port=leg.media.port
+                SessionDescription.parse(request.body), port=leg.media.port, direction=ours
             )
         except OfferNotAcceptable:
             self._respond(received.key, response_to(request, 488))
@@ -411,31 +419,40 @@ class Calls:
             request, 200, self._now(), headers=[("Content-Type", SDP)], body=answer.encode()
         )
         self._respond(received.key, response)
-        held = leg.call_id in self._held
+        held = leg.hold.phone_holds
         if agreement.remote_hold and not held:
-            self._held.add(leg.call_id)
+            leg.hold.phone_holds = True
             self.notices.put_nowait(CallHeld(call_id=leg.call_id, agent_id=leg.agent_id))
         elif not agreement.remote_hold and held:
-            self._held.discard(leg.call_id)
+            leg.hold.phone_holds = False
             self.notices.put_nowait(CallRetrieved(call_id=leg.call_id))
 
     def _follow_hold(self, job: CallOnHold) -> None:
-        """The caller's media follows the core: music on hold while held, the bridge after."""
+        """The caller's media follows the core: music on hold while held, the bridge after.
+
+        The agent's phone is told by re-INVITE when the hold did not come from it.
+        """
+        if job.held:
+            self._held_by_core.add(job.call_id)
+        else:
+            self._held_by_core.discard(job.call_id)
         caller = self._caller_of.get(job.call_id)
         if caller is None or caller.state is not CallerState.BRIDGED:
             return
+        leg = self.phones.answered_leg(job.call_id)
         if job.held and caller.bridge is not None:
             caller.bridge.close()
             caller.bridge = None
             self._hold(caller)
         elif not job.held and caller.bridge is None:
-            leg = self.phones.answered_leg(job.call_id)
             if leg is None:
                 return
             if caller.playback is not None:
                 caller.playback.stop()
                 caller.playback = None
             caller.bridge = Bridge(caller.media, leg.media)
+        if leg is not None:
+            self.phones.follow_hold(leg, job.held)
 
     def ack(self, request: Request) -> None:
         """An ACK no transaction took: for one of our 2xx (RFC 3261 §13.3.1.4)."""
@@ -629,18 +646,28 @@ class Calls:
 
     # == agents' phones ================================================================
 
-    def _connect(self, action: ConnectCall) -> None:
+    async def _connect(self, action: ConnectCall) -> None:
         caller = self._caller_of.get(action.call_id)
         leg = self.phones.leg(action.call_id, action.agent_id)
         if caller is None or leg is None or caller.state is not CallerState.QUEUED:
             return  # a desktop-only agent, or a caller not ours: nothing to bridge
-        if leg.ringing:
-            # Accepted on the desktop while the phone rang: no auto-answer yet.
-            log.warning("call %s: accepted off the phone; cancelling its INVITE", action.call_id)
-            self.phones.retract(action.call_id, action.agent_id)
+        if leg.ringing:  # accepted on the desktop: the phone is asked to answer by itself
+            await self.phones.answer_on_desktop(action.call_id, action.agent_id)
             return
-        if leg.state is not AgentLegState.ANSWERED:
+        if leg.state is AgentLegState.ANSWERED:
+            self._bridge(caller, leg)
+
+    def _phone_answered(self, leg: AgentLeg) -> None:
+        """The phone answered after the agent accepted on the desktop: bridge it now."""
+        caller = self._caller_of.get(leg.call_id)
+        if caller is None or caller.state is not CallerState.QUEUED:
+            self.phones.hang_up(leg)  # the caller left meanwhile
             return
+        self._bridge(caller, leg)
+        if leg.call_id in self._held_by_core:  # held from the desktop before the phone answered
+            self._follow_hold(CallOnHold(call_id=leg.call_id, held=True))
+
+    def _bridge(self, caller: CallerLeg, leg: AgentLeg) -> None:
         if caller.playback is not None:
             caller.playback.stop()
             caller.playback = None
@@ -682,7 +709,7 @@ class Calls:
         caller.media.close()
         self._callers.pop(caller.dialog.id, None)
         self._caller_of.pop(caller.call_id, None)
-        self._held.discard(caller.call_id)
+        self._held_by_core.discard(caller.call_id)
         self.dialogs.remove(caller.dialog.id)
 
     def _end_call(self, call_id: CallId) -> None:
@@ -719,6 +746,7 @@ class Calls:
             d
             for d in (
                 self.dialogs.next_deadline(),
+                self.phones.next_deadline(),
                 *(c.flow.next_deadline() for c in self._callers.values() if c.flow is not None),
             )
             if d is not None
@@ -726,6 +754,7 @@ class Calls:
         return min(deadlines, default=None)
 
     def advance(self, now: float) -> None:
+        self.phones.advance(now)
         for output in self.dialogs.advance(now):
             if isinstance(output, RetransmitAnswer):
                 self._carry_out(self._transactions.respond(output.invite, output.response, now))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from peers import require_binary
+from peers import free_port, require_binary
 from peers.baresip import Account, Event, baresip_phone
 from server.harness import running, token
 
@@ -59,6 +59,48 @@ async def test_baresip_registers_is_offered_a_call_and_answers_it_by_itself(
                 assert media.packets, "no RTP from the agent's phone reached the caller"
                 assert (await caller.hang_up()).status == 200
                 await phone.wait_for(Event.CLOSED)
+            finally:
+                media.close()
+                caller.close()
+        await agent.aclose()
+    assert phone.count(Event.ANSWERED) == 1, phone.log
+
+
+async def test_baresip_rings_again_after_a_desktop_accept_and_is_bridged_when_picked_up(
+    baresip: None, database_url: str, tmp_path: Path
+) -> None:
+    """baresip 1.0 reads none of the auto-answer headers (``sip_autoanswer`` came in 1.1):
+    the fallback, a phone that rings until the agent picks it up, with a real phone."""
+    async with running(database_url, tmp_path, CENTRE, sip_port=0, sip_digest="MD5") as centre:
+        creds = {"username": "agent1", "password": "secret-one"}
+        assert (await centre.admin.put("/v1/agents/agent1/sip", json=creds)).status_code == 200
+        agent = centre.client(token("agent", "agent1"))
+        registrar = f"127.0.0.1:{centre.server.switchboard.port}"
+        account = Account(user="agent1", password="secret-one", registrar=registrar, answer=False)
+        async with await baresip_phone(account, control_port=free_port()) as phone:
+            await phone.wait_registered()
+            await agent.post("/v1/agents/agent1/login")
+            assert (await agent.post("/v1/agents/agent1/ready")).status_code == 200
+            caller = await UdpPhone.open(centre.server.switchboard.port)
+            media = await FarEnd.open()
+            try:
+                assert (await caller.call("sales", offer(media.address[1]))).status == 200
+                await phone.wait_for(Event.INCOMING)  # the offer rings the phone
+                call_id = (await centre.admin.get("/v1/calls")).json()[0]["id"]
+                assert (await agent.post(f"/v1/calls/{call_id}/accept")).status_code == 200
+                await phone.wait_for(Event.INCOMING, count=2)  # cancelled, and rung again
+                reply = await phone.command("accept")  # the agent picks the phone up
+                assert reply.get("ok"), reply  # still ringing: it had not answered by itself
+                await phone.wait_for(Event.ESTABLISHED)
+                for _ in range(250):  # baresip's voice (a sine) comes through the bridge
+                    if media.packets:
+                        break
+                    await asyncio.sleep(0.02)
+                assert media.packets, "no RTP from the agent's phone reached the caller"
+                calls = (await centre.admin.get("/v1/calls")).json()
+                assert calls[0]["state"] == "connected" and calls[0]["agent_id"] == "agent1"
+                assert (await caller.hang_up()).status == 200
+                await phone.wait_for(Event.CLOSED, count=2)  # the cancelled call, then this one
             finally:
                 media.close()
                 caller.close()

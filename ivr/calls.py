@@ -33,13 +33,17 @@ to the flow (``recording_finished``), whose ``KeepMessage`` becomes a
 ``MessageLeft`` for the server to file, even when the caller has gone.
 Without a directory a voicemail node hangs up.
 
+The desktop drives the agent's phone (``ivr.agent_phones``): an offer
+accepted on the desktop while the phone rings (``ConnectCall`` for a ringing
+leg) re-rings it asking for auto-answer, and its answer is bridged at once
+(``_phone_answered``); a hold or retrieve from the desktop (``CallOnHold``)
+re-INVITEs the phone (``ivr.phone_hold``), unless the phone made it.
+
 Not done: callbacks from the flow (the caller hears the flow's goodbye and
 is hung up), transfers to another site (the caller is hung up), a caller's
 re-INVITE (answered 488, the call continues; the agent phone's re-INVITE is
-hold and retrieve, RFC 3264 §8.4), auto-answer of a phone whose agent
-accepted on the desktop (the INVITE is cancelled; the caller stays on music
-on hold). Calls still up when the server stops are hung up (BYE) before the
-transport closes.
+hold and retrieve, RFC 3264 §8.4). Calls still up when the server stops are
+hung up (BYE) before the transport closes.
 """
 
 from __future__ import annotations

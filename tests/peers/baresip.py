@@ -66,6 +66,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _REGISTERED = re.compile(r"^(?P<aor>\S+): \{\d+/(?P<transport>\w+)/v\d\} (?P<status>\d{3}) ")
 _REGISTER_FAILED = re.compile(r"^reg: (?P<aor>\S+): (?P<reason>.+)$")
 _INCOMING = re.compile(r": Incoming call from: +(?P<peer>.*?) - \(press")
+_REINVITED = re.compile(r"^call: got re-INVITE")
 _ANSWERED = re.compile(r"^call: answering call on line \d+ from (?P<peer>\S+) with (?P<status>\d+)")
 _ESTABLISHED = re.compile(r"Call established: (?P<peer>\S+)")
 _CLOSED = re.compile(r"^(?P<peer>\S+): session closed: (?P<reason>.*)$")
@@ -81,6 +82,7 @@ class Event(Enum):
     ANSWERED = "answered"  # it answered an incoming call (auto-answer)
     ESTABLISHED = "established"  # the call is up (ACK received, or 2xx to ours)
     CLOSED = "closed"  # the call ended, by BYE either way or failure ("session closed")
+    REINVITED = "re-invited"  # a re-INVITE in a call (hold, resume)
     KEY = "key"  # a telephone-event key (RFC 4733) began or ended
 
 
@@ -164,6 +166,8 @@ def parse_line(line: str) -> Logged | None:
         return Logged(event=Event.REGISTRATION_FAILED, line=line, detail=m["reason"])
     if m := _INCOMING.search(line):
         return Logged(event=Event.INCOMING, line=line, detail=m["peer"].strip())
+    if _REINVITED.match(line):
+        return Logged(event=Event.REINVITED, line=line)
     if m := _ANSWERED.match(line):
         return Logged(event=Event.ANSWERED, line=line, detail=m["peer"])
     if m := _ESTABLISHED.search(line):

@@ -22,6 +22,7 @@ from ivr.rtp.g711 import Codec
 from ivr.sip import Request, Response
 from sip_server.phone import UdpPhone, media_address, offer
 from sip_server.test_calls import (
+    AGENT_VOICE,
     CALLER_VOICE,
     bridged_call,
     call_in_state,
@@ -96,9 +97,9 @@ async def test_accepted_on_the_desktop_the_phone_is_asked_to_answer_and_the_call
     database_url: str, tmp_path: Path
 ) -> None:
     async with ringing_centre(database_url, tmp_path) as (centre, phone, desk):
-        caller, caller_media, agent_media = await UdpPhone.open(phone.server_port), None, None
+        caller = await UdpPhone.open(phone.server_port)
+        caller_media, agent_media = await FarEnd.open(), await FarEnd.open()
         try:
-            caller_media, agent_media = await FarEnd.open(), await FarEnd.open()
             answer = await caller.call("sales", offer(caller_media.address[1]))
             assert answer.status == 200
             first = await phone.incoming("INVITE")
@@ -106,16 +107,14 @@ async def test_accepted_on_the_desktop_the_phone_is_asked_to_answer_and_the_call
             second = await accept_on_the_desktop(centre, desk, phone, first)
             assert asks_to_auto_answer(second)
             await phone.answer(second, offer(agent_media.address[1]))  # as a phone that honours it
-
-            to_agent_leg = media_address(second)
+            to_caller_leg, to_agent_leg = media_address(answer), media_address(second)
 
             async def talked() -> bool:
-                caller_media.send_audio(CALLER_VOICE, media_address(answer))
-                agent_media.send_audio(bytes([0x66]) * 160, to_agent_leg)
+                caller_media.send_audio(CALLER_VOICE, to_caller_leg)
+                agent_media.send_audio(AGENT_VOICE, to_agent_leg)
                 await asyncio.sleep(0.02)
-                return CALLER_VOICE in payloads(agent_media) and bytes([0x66]) * 160 in payloads(
-                    caller_media
-                )
+                heard = payloads(agent_media), payloads(caller_media)
+                return CALLER_VOICE in heard[0] and AGENT_VOICE in heard[1]
 
             await eventually(talked)
             assert [c["state"] for c in await live_calls(centre)] == ["connected"]
@@ -124,9 +123,8 @@ async def test_accepted_on_the_desktop_the_phone_is_asked_to_answer_and_the_call
             phone.respond(bye, 200)
         finally:
             caller.close()
-            for media in (caller_media, agent_media):
-                if media is not None:
-                    media.close()
+            caller_media.close()
+            agent_media.close()
 
 
 async def test_a_phone_that_refuses_the_call_after_a_desktop_accept_sends_the_caller_back(
@@ -171,6 +169,30 @@ async def test_a_phone_left_ringing_after_a_desktop_accept_is_cancelled_and_the_
             assert (await caller.hang_up()).status == 200
         finally:
             caller.close()
+
+
+async def test_a_hold_made_on_the_desktop_before_the_phone_answered_reaches_it_on_answer(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with ringing_centre(database_url, tmp_path) as (centre, phone, desk):
+        caller = await UdpPhone.open(phone.server_port)
+        agent_media = await FarEnd.open()
+        try:
+            assert (await caller.call("sales", offer(40000))).status == 200
+            first = await phone.incoming("INVITE")
+            second = await accept_on_the_desktop(centre, desk, phone, first)
+            call_id = (await live_calls(centre))[0]["id"]
+            assert (await desk.post(f"/v1/calls/{call_id}/hold")).status_code == 200
+            await phone.answer(second, offer(agent_media.address[1]))
+            hold = await phone.incoming("INVITE")
+            assert hold.call_id == second.call_id and b"a=sendonly" in hold.body
+            phone.respond(hold, 200, body=sdp(agent_media.address[1], "recvonly"))
+            await phone.incoming("ACK")
+            assert [c["state"] for c in await live_calls(centre)] == ["held"]
+            assert (await caller.hang_up()).status == 200
+        finally:
+            caller.close()
+            agent_media.close()
 
 
 async def test_hold_from_the_desktop_re_invites_the_phone_sendonly_then_sendrecv(

@@ -26,6 +26,7 @@ from acd.commands import (
     AgentConfigured,
     AgentDeviceLost,
     AgentDeviceRestored,
+    AgentHungUp,
     CallArrived,
     CallTransferred,
     Command,
@@ -57,6 +58,7 @@ from cti.runtime import Applied, Guard, Runtime
 from cti.screenpop import ScreenPops
 from cti.softphone import BadCommand
 from cti.wire import iso
+from ivr.agent_phones import PhoneUnanswered
 from ivr.calls import (
     CallEnded,
     CallKept,
@@ -295,6 +297,8 @@ class Server:
             try:
                 if isinstance(notice, QueueEntry):
                     await self._sip_call_arrived(notice)
+                elif isinstance(notice, PhoneUnanswered):
+                    await self._phone_unanswered(notice)
                 else:
                     await self.execute(notice)
             except CommandRejected as refused:  # the core moved on (the offer expired...)
@@ -362,6 +366,27 @@ class Server:
                     "data": {k: v for k, v in filed.items() if k != "path"},
                 }
             )
+
+    async def _phone_unanswered(self, notice: PhoneUnanswered) -> None:
+        """Accepted on the desktop, but the agent's phone never took the call: back to the queue.
+
+        The core is connected already (the desktop's accept), so this is no
+        rejected offer: the caller is sent back to the queue they were in, as
+        a blind transfer would (a fresh wait; the agent's leg ends), rather
+        than left on music on hold with nobody on the line. Should the queue
+        refuse them (full), the call ends: better a clear end than endless music.
+        """
+        view = self.engine.call(notice.call_id)
+        if view is None or view.agent_id != notice.agent_id:
+            return  # the call moved on meanwhile (hung up, transferred)
+        note = "the agent's phone did not answer"
+        try:
+            await self.execute(
+                CallTransferred(call_id=notice.call_id, queue_id=view.queue_id, note=note)
+            )
+        except CommandRejected as refused:
+            log.warning("call %s could not go back to its queue: %s", notice.call_id, refused)
+            await self.execute(AgentHungUp(call_id=notice.call_id))
 
     async def _sip_call_arrived(self, entry: QueueEntry) -> None:
         """A SIP caller enters a queue: ``CallArrived`` with its screen pop, as over REST."""

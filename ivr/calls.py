@@ -47,15 +47,19 @@ before we answer (180 Ringing): the core's first word decides between
 answered (through the IVR, or overflowing later on a wait rule) are bridged
 to the site in either mode.
 
+The desktop drives the agent's phone (``ivr.agent_phones``): an offer
+accepted on the desktop while the phone rings (``ConnectCall`` for a ringing
+leg) re-rings it asking for auto-answer, and its answer is bridged at once
+(``_phone_answered``); a hold or retrieve from the desktop (``CallOnHold``)
+re-INVITEs the phone (``ivr.phone_hold``), unless the phone made it.
+
 Not done: callbacks from the flow (the caller hears the flow's goodbye and
 is hung up), a caller's re-INVITE (answered 488, the call continues; the
-agent phone's re-INVITE is hold and retrieve, RFC 3264 §8.4), auto-answer of
-a phone whose agent accepted on the desktop (the INVITE is cancelled; the
-caller stays on music on hold), a REFER to a URI outside the centre (403),
-consultations and attended transfer over SIP (``Replaces``; a
-consultation's offer rings no phone). Calls still up when the server stops
-are hung up (BYE) before the transport closes, calls bridged to another site
-included.
+agent phone's re-INVITE is hold and retrieve, RFC 3264 §8.4), a REFER to a
+URI outside the centre (403), consultations and attended transfer over SIP
+(``Replaces``; a consultation's offer rings no phone). Calls still up when
+the server stops are hung up (BYE) before the transport closes, calls
+bridged to another site included.
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ from acd.commands import (
 )
 from acd.ids import AgentId, CallId, Language, QueueId, Skill
 from ivr.agent_legs import AgentInput, AgentLeg, AgentLegState
-from ivr.agent_phones import AgentPhones
+from ivr.agent_phones import AgentPhones, PhoneUnanswered
 from ivr.announcements import prompts_for
 from ivr.caller_legs import CallerInput, CallerLeg, CallerState
 from ivr.flow_config import Flow
@@ -124,7 +128,14 @@ from ivr.referrals import (
     refusal_status,
 )
 from ivr.rtp.dtmf import KeyPressed
-from ivr.sdp import AudioAgreement, LocalSession, OfferNotAcceptable, SdpError, SessionDescription
+from ivr.sdp import (
+    AudioAgreement,
+    Direction,
+    LocalSession,
+    OfferNotAcceptable,
+    SdpError,
+    SessionDescription,
+)
 from ivr.sip.dialogs import (
     AnswerUnacknowledged,
     Dialog,
@@ -179,6 +190,7 @@ Notice = (
     | CallHeld
     | CallRetrieved
     | CallTransferred
+    | PhoneUnanswered
 )
 
 
@@ -276,7 +288,7 @@ class Calls:
         self.messages = None if voicemail_dir is None else Messages(voicemail_dir, clock=clock)
         self.dialogs = Dialogs(timers=transactions.timers)
         self.notices: asyncio.Queue[Notice] = asyncio.Queue()
-        self._held: set[CallId] = set()  # calls whose agent's phone has the caller on hold
+        self._held_by_core: set[CallId] = set()  # as the core last said (CallOnHold)
         self._jobs: asyncio.Queue[Job | _Answer] = asyncio.Queue()
         self._callers: dict[DialogId, CallerLeg] = {}
         self._caller_of: dict[CallId, CallerLeg] = {}
@@ -286,6 +298,7 @@ class Calls:
             dialogs=self.dialogs,
             send=self._send,
             report=self.notices.put_nowait,
+            answered=self._phone_answered,
             contact=lambda: self.contact,
             locate=locate,
             has_account=has_account,
@@ -363,7 +376,7 @@ class Calls:
         elif isinstance(job, RetractOffer):
             self.phones.retract(job.call_id, job.agent_id)
         elif isinstance(job, ConnectCall):
-            self._connect(job)
+            await self._connect(job)
         elif isinstance(job, PlayAnnouncement):
             self._announce(job)
         elif isinstance(job, CallOnHold):
@@ -497,11 +510,17 @@ class Calls:
 
         The core hears ``CallHeld`` and ``CallRetrieved``, as from the desktop;
         the media follows the core's state (``_follow_hold``), whoever asked.
+        Our answer keeps a hold we made from the desktop (``ivr.phone_hold``);
+        while our own re-INVITE is out, the phone's crosses it: 491 (RFC 3261 §14.2).
         """
         request = received.request
+        if leg.hold.offering_now:
+            self._respond(received.key, dialog.answer(request, 491, self._now()))
+            return
+        ours = Direction.SENDONLY if leg.hold.agreed else Direction.SENDRECV
         try:
             answer, agreement = leg.session.answer(
-                SessionDescription.parse(request.body), port=leg.media.port
+                SessionDescription.parse(request.body), port=leg.media.port, direction=ours
             )
         except OfferNotAcceptable:
             self._respond(received.key, response_to(request, 488))
@@ -514,31 +533,40 @@ class Calls:
             request, 200, self._now(), headers=[("Content-Type", SDP)], body=answer.encode()
         )
         self._respond(received.key, response)
-        held = leg.call_id in self._held
+        held = leg.hold.phone_holds
         if agreement.remote_hold and not held:
-            self._held.add(leg.call_id)
+            leg.hold.phone_holds = True
             self.notices.put_nowait(CallHeld(call_id=leg.call_id, agent_id=leg.agent_id))
         elif not agreement.remote_hold and held:
-            self._held.discard(leg.call_id)
+            leg.hold.phone_holds = False
             self.notices.put_nowait(CallRetrieved(call_id=leg.call_id))
 
     def _follow_hold(self, job: CallOnHold) -> None:
-        """The caller's media follows the core: music on hold while held, the bridge after."""
+        """The caller's media follows the core: music on hold while held, the bridge after.
+
+        The agent's phone is told by re-INVITE when the hold did not come from it.
+        """
+        if job.held:
+            self._held_by_core.add(job.call_id)
+        else:
+            self._held_by_core.discard(job.call_id)
         caller = self._caller_of.get(job.call_id)
         if caller is None or caller.state is not CallerState.BRIDGED:
             return
+        leg = self.phones.answered_leg(job.call_id)
         if job.held and caller.bridge is not None:
             caller.bridge.close()
             caller.bridge = None
             self._hold(caller)
         elif not job.held and caller.bridge is None:
-            leg = self.phones.answered_leg(job.call_id)
             if leg is None:
                 return
             if caller.playback is not None:
                 caller.playback.stop()
                 caller.playback = None
             caller.bridge = Bridge(caller.media, leg.media)
+        if leg is not None:
+            self.phones.follow_hold(leg, job.held)
 
     def ack(self, request: Request) -> None:
         """An ACK no transaction took: for one of our 2xx (RFC 3261 §13.3.1.4)."""
@@ -847,22 +875,28 @@ class Calls:
 
     # == agents' phones ================================================================
 
-    def _connect(self, action: ConnectCall) -> None:
+    async def _connect(self, action: ConnectCall) -> None:
         caller = self._caller_of.get(action.call_id)
         leg = self.phones.leg(action.call_id, action.agent_id)
         if caller is None or leg is None or caller.state is not CallerState.QUEUED:
             return  # a desktop-only agent, or a caller not ours: nothing to bridge
-        if leg.ringing:
-            # Accepted on the desktop while the phone rang: no auto-answer yet.
-            log.warning(
-                "call %s: accepted off the phone; cancelling its INVITE",
-                action.call_id,
-                extra={"call_id": action.call_id, "agent_id": action.agent_id},
-            )
-            self.phones.retract(action.call_id, action.agent_id)
+        if leg.ringing:  # accepted on the desktop: the phone is asked to answer by itself
+            await self.phones.answer_on_desktop(action.call_id, action.agent_id)
             return
-        if leg.state is not AgentLegState.ANSWERED:
+        if leg.state is AgentLegState.ANSWERED:
+            self._bridge(caller, leg)
+
+    def _phone_answered(self, leg: AgentLeg) -> None:
+        """The phone answered after the agent accepted on the desktop: bridge it now."""
+        caller = self._caller_of.get(leg.call_id)
+        if caller is None or caller.state is not CallerState.QUEUED:
+            self.phones.hang_up(leg)  # the caller left meanwhile
             return
+        self._bridge(caller, leg)
+        if leg.call_id in self._held_by_core:  # held from the desktop before the phone answered
+            self._follow_hold(CallOnHold(call_id=leg.call_id, held=True))
+
+    def _bridge(self, caller: CallerLeg, leg: AgentLeg) -> None:
         if caller.playback is not None:
             caller.playback.stop()
             caller.playback = None
@@ -934,7 +968,7 @@ class Calls:
     def _requeue(self, call_id: CallId) -> None:
         """A blind transfer (REFER or the API): the agent's phone is let go, the caller waits."""
         self._settle_referral(call_id, 200, "OK")  # before the BYE ends the dialog
-        self._held.discard(call_id)
+        self._held_by_core.discard(call_id)
         self.phones.end_call(call_id)  # BYE to the transferring agent's phone
         caller = self._caller_of.get(call_id)
         if caller is None or caller.state is not CallerState.BRIDGED:
@@ -995,7 +1029,7 @@ class Calls:
         caller.media.close()
         self._callers.pop(caller.dialog.id, None)
         self._caller_of.pop(caller.call_id, None)
-        self._held.discard(caller.call_id)
+        self._held_by_core.discard(caller.call_id)
         self.dialogs.remove(caller.dialog.id)
 
     def _end_call(self, call_id: CallId) -> None:
@@ -1041,6 +1075,7 @@ class Calls:
             for d in (
                 self.dialogs.next_deadline(),
                 self.sites.next_deadline(),
+                self.phones.next_deadline(),
                 *(c.flow.next_deadline() for c in self._callers.values() if c.flow is not None),
             )
             if d is not None
@@ -1049,6 +1084,7 @@ class Calls:
 
     def advance(self, now: float) -> None:
         self.sites.advance(now)
+        self.phones.advance(now)
         for output in self.dialogs.advance(now):
             if isinstance(output, RetransmitAnswer):
                 self._carry_out(self._transactions.respond(output.invite, output.response, now))

@@ -39,7 +39,7 @@ from acd.kpis import KpiFold
 from acd.states import CallState
 from api.auth import Tokens
 from api.heap import Heap, Tended
-from api.metrics import Metrics, live_gauges
+from api.metrics import Metrics, live_gauges, media_timing
 from api.schemas import AgentBody, CustomerBody, QueueBody, dump
 from api.settings import Settings
 from api.store import directory, migrate
@@ -189,6 +189,7 @@ class Server:
         if self.settings.sip_port is not None:
             self.switchboard = self._switchboard()
             self.runtime.add_sink(_SipSink(self.switchboard.calls))
+            self.metrics.watch(media_timing(self.switchboard.calls.pacer))
             sip_side.append(group.create_task(self.switchboard.run(), name="SIP switchboard"))
             sip_side.append(group.create_task(self._phones_to_engine(), name="SIP phones"))
             sip_side.append(group.create_task(self._calls_to_engine(), name="SIP calls"))

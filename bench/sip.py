@@ -191,6 +191,8 @@ def failure_reason(workdir: Path, stats: dict[str, str]) -> str:
         # Entries start with a date, a time and a timestamp; a message quoted runs on.
         for entry in re.split(r"\d{4}-\d\d-\d\d\t\S+\t\S+: ", text)[1:]:
             first = re.sub(r"Call-I[Dd] '[^']*'", "a call", entry.split("\n", 1)[0]).strip()
+            if "jumping to label" in first:  # a timeout the scenario expects (its talk slices)
+                continue
             if first and first[:160] not in errors:
                 errors.append(first[:160])
             if len(errors) == 2:

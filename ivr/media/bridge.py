@@ -25,19 +25,25 @@ Timing. Relayed audio is not paced, so it cannot be late against a tick;
 what can be late is its arrival. Each direction keeps an ``ArrivalClock``:
 a packet's RTP timestamp says when, on its sender's clock, it was due, so
 its arrival time minus that (its transit) is constant while nothing delays
-it. The packet's lateness is its transit minus the least transit seen on
-that stream: the delay variation of RFC 5481 §4.1 against the earliest
-packet, which takes in whatever held the packet back, the sender's own
-scheduling and, above all, our event loop reading the socket late. It goes
-into the pacer's ``relayed_meter`` (1 ms bins; 20 ms or more is late). A new
-SSRC or a marker bit (a new talkspurt, RFC 3551 §4.1) starts the reference
-again; so does a lateness beyond ``RESTART_AFTER``, which is taken as the
-sender restarting its timestamps rather than as a packet held that long.
+it. The packet's lateness is its transit minus the least transit of its
+stream over the last one to two seconds of timestamps (``WINDOW``): the
+delay variation of RFC 5481 §4.1 against the earliest recent packet, which
+takes in whatever held the packet back, above all our event loop reading
+the socket late, and the sender's own scheduling. The reference is recent
+rather than the least since the call began so that a sender whose clock
+slips once (it overslept a period and carries on from there) counts as late
+for at most two seconds, not for the rest of the call, as a receiver's
+jitter buffer would adapt to it. The lateness goes into the pacer's
+``relayed_meter`` (1 ms bins; 20 ms or more is late). A new SSRC or a marker
+bit (a new talkspurt, RFC 3551 §4.1) starts the reference again; so does a
+lateness beyond ``RESTART_AFTER``, taken as the sender restarting its
+timestamps rather than as a packet held that long.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass, replace
 
 from ivr.media.leg import MediaLeg
@@ -46,6 +52,7 @@ from ivr.rtp.packet import RtpPacket, timestamp_delta
 from ivr.rtp.stream import CLOCK_RATE
 
 RESTART_AFTER = 2.0  # seconds of lateness taken as a restarted timestamp line, not a delay
+WINDOW = 1.0  # seconds of timestamps a block of the reference's minimum covers
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,13 +68,22 @@ class BridgeStatistics:
 class ArrivalClock:
     """How late one stream's packets arrive against their RTP timestamps (sans-IO)."""
 
-    __slots__ = ("_base", "_elapsed", "_last_timestamp", "_ssrc")
+    __slots__ = (
+        "_block",
+        "_block_least",
+        "_elapsed",
+        "_last_timestamp",
+        "_previous_least",
+        "_ssrc",
+    )
 
     def __init__(self) -> None:
         self._ssrc: int | None = None
         self._last_timestamp = 0
         self._elapsed = 0.0  # seconds of the sender's clock since the stream's reference
-        self._base = 0.0  # the least transit (arrival minus elapsed) seen since the reference
+        self._block = 0  # which WINDOW of elapsed time the newest packet fell in
+        self._block_least = math.inf  # the least transit (arrival minus elapsed) in that block
+        self._previous_least = math.inf  # and in the block before it
 
     def arrived(self, packet: RtpPacket, now: float, meter: LatenessMeter) -> None:
         """``packet`` arrived at ``now``: its lateness goes into ``meter``."""
@@ -77,15 +93,19 @@ class ArrivalClock:
             return
         step = timestamp_delta(packet.timestamp, self._last_timestamp) / CLOCK_RATE
         elapsed = self._elapsed + step
+        transit = now - elapsed
         if step > 0:  # a reordered packet does not move the line back
             self._elapsed = elapsed
             self._last_timestamp = packet.timestamp
-        transit = now - elapsed
-        lateness = transit - self._base
-        if lateness < 0.0:
-            self._base = transit
-            lateness = 0.0
-        elif lateness > RESTART_AFTER:
+            block = int(elapsed // WINDOW)
+            if block != self._block:
+                self._previous_least = self._block_least if block == self._block + 1 else math.inf
+                self._block_least = math.inf
+                self._block = block
+        if transit < self._block_least:
+            self._block_least = transit
+        lateness = transit - min(self._block_least, self._previous_least)
+        if lateness > RESTART_AFTER:
             self._restart(packet, now)
             lateness = 0.0
         meter.observe(lateness)
@@ -94,7 +114,9 @@ class ArrivalClock:
         self._ssrc = packet.ssrc
         self._last_timestamp = packet.timestamp
         self._elapsed = 0.0
-        self._base = now
+        self._block = 0
+        self._block_least = now
+        self._previous_least = math.inf
 
 
 class Bridge:

@@ -291,3 +291,32 @@ async def test_a_new_talkspurt_restarts_the_reference_so_silence_is_not_lateness
     a.close()
     b.close()
     assert (relayed.frames, relayed.late_frames, relayed.max_lateness) == (3, 0, 0.0)
+
+
+async def test_a_sender_whose_clock_slipped_once_is_late_for_two_seconds_at_most(
+    ports: PortPool, pacer: Pacer, phones: tuple[FarEnd, FarEnd]
+) -> None:
+    caller, agent = phones
+    clock = pacer._clock
+    assert isinstance(clock, ManualClock)
+    a = await open_leg(ports, pacer, caller)
+    b = await open_leg(ports, pacer, agent)
+    Bridge(a, b)
+
+    # Four seconds of packets 20 ms apart; after the tenth the phone oversleeps 30 ms
+    # and carries on from there, 20 ms apart again.
+    for n in range(200):
+        clock.advance(0.050 if n == 10 else 0.020)
+        caller.send_audio(frame(1), a.local_address)
+        await agent.receive(n + 1)
+    late_then = pacer.relayed_statistics().late_frames
+    for n in range(200, 250):
+        clock.advance(0.020)
+        caller.send_audio(frame(1), a.local_address)
+        await agent.receive(n + 1)
+    relayed = pacer.relayed_statistics()
+    a.close()
+    b.close()
+
+    assert 0 < late_then <= 100  # within two seconds of the slip, then its new pace is the norm
+    assert relayed.late_frames == late_then  # a whole second later: nothing more is late

@@ -105,6 +105,7 @@ from harness import (  # noqa: E402
     udp_taken,
     wait_ready,
 )
+from rtp_probe import ProbeResult, ToneProbe  # noqa: E402
 
 from api.auth import Role, issue  # noqa: E402
 
@@ -269,6 +270,7 @@ class Centre:
     phones: subprocess.Popen[bytes]
     admin: httpx.AsyncClient
     target: str  # the server's SIP address
+    phone_port: int  # the agents' SIPp UAS
     tmp: Path
 
     async def scrape(self) -> str:
@@ -442,6 +444,8 @@ class HoldStep:
     expected: int  # calls x 100 x hold
     late: int  # 20 ms or more after their timestamps' place
     p99_ms: float | None  # upper bound of the bucket (<= that)
+    generator_packets: int  # the control call's, straight from the agents' SIPp (rtp_probe)
+    generator_late: int
     paced_frames: int  # over the whole step (the IVR during the ramp)
     paced_late: int
     server_cpu_percent: float  # over the hold
@@ -455,6 +459,15 @@ class HoldStep:
     @property
     def delivered_share(self) -> float:
         return self.packets / self.expected if self.expected else 0.0
+
+    @property
+    def generator_late_share(self) -> float:
+        return self.generator_late / self.generator_packets if self.generator_packets else 0.0
+
+    @property
+    def limited_by_generator(self) -> bool:
+        """SIPp's own tone was late (or not measured): the figure is SIPp's limit as much."""
+        return self.generator_packets == 0 or self.generator_late_share > 1 - ON_TIME
 
     @property
     def on_time(self) -> bool:
@@ -493,6 +506,7 @@ async def hold_step(plan: Plan, centre: Centre, calls: int, ramp_rate: float) ->
     hold_seconds = 0.0
     stopped = False
     packets = late = 0
+    control = ProbeResult(answered=False, packets=0, late=0, max_ms=0.0)
     p99: float | None = None
     server_cpu = sipp_cpu = busy = 0.0
     try:
@@ -502,6 +516,8 @@ async def hold_step(plan: Plan, centre: Centre, calls: int, ramp_rate: float) ->
                 break
             await asyncio.sleep(POLL_SECONDS)
         if bridged >= calls:
+            probe = ToneProbe(LOOPBACK, centre.phone_port)
+            await asyncio.to_thread(probe.start)
             before = await centre.scrape()
             (server0, sipp0), (busy0, total0), h0 = (
                 centre.cpu(process),
@@ -510,6 +526,7 @@ async def hold_step(plan: Plan, centre: Centre, calls: int, ramp_rate: float) ->
             )
             await asyncio.sleep(plan.hold)
             after = await centre.scrape()
+            control = await asyncio.to_thread(probe.stop)
             (server1, sipp1), (busy1, total1), h1 = (
                 centre.cpu(process),
                 machine(),
@@ -553,6 +570,8 @@ async def hold_step(plan: Plan, centre: Centre, calls: int, ramp_rate: float) ->
         expected=round(calls * PACKETS_PER_CALL_SECOND * hold_seconds),
         late=late,
         p99_ms=p99,
+        generator_packets=control.packets,
+        generator_late=control.late,
         paced_frames=paced,
         paced_late=paced_late,
         server_cpu_percent=round(server_cpu, 1),
@@ -584,6 +603,8 @@ def hold_row(step: HoldStep) -> dict[str, Any]:
         "on_time": step.on_time,
         "on_time_share": round(step.on_time_share, 5),
         "delivered_share": round(step.delivered_share, 4),
+        "generator_late_share": round(step.generator_late_share, 5),
+        "limited_by_generator": step.limited_by_generator,
     }
 
 
@@ -649,7 +670,14 @@ async def run(plan: Plan, tmp: Path, parts: set[str]) -> dict[str, Any]:
             await staff(admin, agents, target, phone_port, tmp)
             setup = time.monotonic() - began
             print(f"setup: {agents} agents in {setup:.1f} s", file=sys.stderr, flush=True)
-            live = Centre(server=server, phones=phones, admin=admin, target=target, tmp=tmp)
+            live = Centre(
+                server=server,
+                phones=phones,
+                admin=admin,
+                target=target,
+                phone_port=phone_port,
+                tmp=tmp,
+            )
             if "rate" in parts:
                 rates = await search_rate(plan, live, agents)
             clean = [s.rate for s in rates if s.clean]
@@ -701,9 +729,11 @@ def rate_line(s: dict[str, Any]) -> str:
 def hold_line(s: dict[str, Any]) -> str:
     p99 = "-" if s["p99_ms"] is None else f"<={s['p99_ms']:g}"
     mark = "" if s["on_time"] else "  <- not on time"
+    mark += "  [SIPp's own tone late]" if s["limited_by_generator"] else ""
     return (
         f"{s['calls']:>7}{s['bridged']:>9}{s['packets']:>10}{100 * s['delivered_share']:>9.1f}%"
         f"{s['late']:>7}{100 * s['on_time_share']:>9.2f}%{p99:>8}"
+        f"{s['generator_late']:>6}/{s['generator_packets']:<6}"
         f"{s['paced_late']:>6}/{s['paced_frames']:<8}"
         f"{s['server_cpu_percent']:>8.0f}%{s['sipp_cpu_percent']:>7.0f}%"
         f"{s['machine_busy_percent']:>7.0f}%{mark}"
@@ -716,7 +746,7 @@ RATE_HEAD = (
 )
 HOLD_HEAD = (
     f"{'calls':>7}{'bridged':>9}{'relayed':>10}{'arrived':>10}{'late':>7}{'on time':>10}"
-    f"{'p99 ms':>8}{'  paced late':<15}{'server':>8}{'SIPp':>8}{'busy':>8}"
+    f"{'p99 ms':>8}{'  SIPp late':<13}{'  paced late':<15}{'server':>8}{'SIPp':>8}{'busy':>8}"
 )
 
 

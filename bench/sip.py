@@ -40,15 +40,20 @@ keys: ``IVR_SECONDS`` for the IVR, the ring, then the talk time.
    and nothing else happening, the server's own meter is read from
    ``/metrics`` (``acd_rtp_relayed_lateness_seconds``, before and after):
    each relayed packet's arrival is timed against its RTP timestamp, its
-   lateness being its transit minus the least transit of its stream (delay
-   variation, RFC 5481), which takes in the server's event loop reading the
-   socket late (``ivr/media/bridge.py``). A packet is **late** when it
+   lateness being its transit minus the least transit of its stream over
+   the last one to two seconds (delay variation, RFC 5481), which takes in
+   the server's event loop reading the socket late, and the sender's own
+   scheduling (``ivr/media/bridge.py``). A packet is **late** when it
    arrives 20 ms (one packet time) or more after its timestamp's place. A
    step is *on time* when at least 99.9 % of the relayed packets are not
    late, at least 99 % of the packets expected arrived (2 streams relayed a
    call: the tone to the caller and its echo to the agent, 50 packets a
    second each; the 1 % covers the packets in flight at the window's
-   edges), SIPp failed no call and all N were bridged. The paced
+   edges), SIPp failed no call and all N were bridged. A control call
+   (``rtp_probe.py``) straight to the agents' SIPp, not through the server,
+   times SIPp's own tone the same way during the hold: when more than 0.1 %
+   of it is late too, the step is marked "SIPp's own tone late", the figure
+   being then the generator's limit as much as the server's. The paced
    frames' lateness (prompts, music on hold: ``acd_rtp_paced_lateness_
    seconds``, a frame sent 20 ms or more after its due time is late) is
    shown over the whole step, as the IVR runs during the ramp.

@@ -365,14 +365,16 @@ async def rate_step(plan: Plan, centre: Centre, rate: float, agents: int) -> Rat
     (server0, sipp0), t0 = centre.cpu(process), time.monotonic()
     deadline = t0 + plan.window + talk + STEP_SLACK
     stopped = False
+    server1, sipp1 = server0, sipp0
     try:
         while process.poll() is None:
+            # read while it runs: once reaped, /proc has nothing of it
+            server1, sipp1 = centre.cpu(process)
             if time.monotonic() > deadline:
                 stopped = True
                 break
             peak = max(peak, await centre.talking())
             await asyncio.sleep(POLL_SECONDS)
-        server1, sipp1 = centre.cpu(process)
     finally:
         stop_process(process, signal.SIGTERM)
     seconds = time.monotonic() - t0

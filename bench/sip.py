@@ -5,8 +5,8 @@ SQLite in a temporary folder (removed after), with the demo IVR
 (``ivr/demo_ivr.yaml``) and the demo's three queues; N agents serve
 ``support`` (no wrap-up, no announcements), digest MD5 for SIPp. The agents'
 phones are one SIPp ``agent_answer.xml`` UAS: every agent gets SIP
-credentials (``PUT /v1/agents/{id}/sip``), registers with
-``agent_register.xml`` (one SIPp run per agent, its Contact pointing at that
+credentials (``PUT /v1/agents/{id}/sip``), is registered (a REGISTER with
+digest MD5 sent by the bench, many at a time, its Contact pointing at that
 UAS), then logs in and goes ready over REST. The UAS answers each INVITE
 after ``--ring-ms``, streams a 440 Hz tone (``rtp_stream``) and waits for the
 centre's BYE.
@@ -113,6 +113,9 @@ from harness import (  # noqa: E402
 from rtp_probe import ProbeResult, ToneProbe  # noqa: E402
 
 from api.auth import Role, issue  # noqa: E402
+from ivr.sip import Response, parse_message  # noqa: E402
+from ivr.sip.digest import answer_challenge  # noqa: E402
+from ivr.sip.errors import ParseError  # noqa: E402
 
 SCENARIOS = ROOT / "loadtest" / "sipp"
 DEMO_IVR = ROOT / "ivr" / "demo_ivr.yaml"
@@ -124,7 +127,8 @@ DTMF_DELAY_MS = 500
 # From the caller's keys to its being queued: the keys (0.4 s + 2 x 2 x 60 ms),
 # the menus they type ahead of, and the 2.7 s "transferring" prompt, with slack.
 IVR_SECONDS = 5.0
-REGISTER_CONCURRENCY = 8
+REGISTER_CONCURRENCY = 50  # REGISTERs in flight
+REST_CONCURRENCY = 10  # set-up requests in flight
 POLL_SECONDS = 0.5
 SETTLE_SECONDS = 5.0  # margins around a hold, and the wait for a failing step's calls to end
 STEP_SLACK = 30.0  # beyond its planned length, how long a step's SIPp may run before it is stopped
@@ -206,23 +210,80 @@ def failure_reason(workdir: Path, stats: dict[str, str]) -> str:
     return "; ".join(counters + errors) or "none given"
 
 
-async def register(target: str, user: str, password: str, contact_port: int, tmp: Path) -> bool:
-    workdir = tmp / "register" / user
-    command = sipp_command(
-        "agent_register", workdir, port=free_port(socket.SOCK_DGRAM), media_port=free_port_pair()
+class _Registrar(asyncio.DatagramProtocol):
+    """The bench's side of REGISTER: final responses handed to whoever waits on the Call-ID."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, asyncio.Future[Response]] = {}
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        try:
+            message = parse_message(data)
+        except ParseError:
+            return
+        if isinstance(message, Response) and message.status >= 200:
+            waiting = self.waiting.pop(message.call_id or "", None)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(message)
+
+
+async def register_agents(
+    server_port: int, accounts: dict[str, str], contact_port: int
+) -> list[str]:
+    """REGISTER each agent (digest MD5) with its Contact at the agents' UAS; those that failed.
+
+    The bench registers them itself, many at a time, rather than one SIPp run
+    each (a process per agent: minutes for hundreds): SIPp's REGISTER is
+    checked by the tests (``agent_register.xml``); here it is only set-up.
+    """
+    loop = asyncio.get_running_loop()
+    transport, registrar = await loop.create_datagram_endpoint(
+        _Registrar, local_addr=(LOOPBACK, 0), remote_addr=(LOOPBACK, server_port)
     )
-    command += ["-s", user, "-au", user, "-ap", password, "-m", "1", "-r", "1"]
-    command += ["-set", "contact_port", str(contact_port), target]
-    process = spawn(command, workdir)
+    port = int(transport.get_extra_info("sockname")[1])
+    gate = asyncio.Semaphore(REGISTER_CONCURRENCY)
+
+    async def send(user: str, cseq: int, extra: str = "") -> Response:
+        call_id = f"register-{user}@bench"
+        reply = loop.create_future()
+        registrar.waiting[call_id] = reply
+        transport.sendto(
+            (
+                f"REGISTER sip:{LOOPBACK}:{server_port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP {LOOPBACK}:{port};branch=z9hG4bK-{user}-{cseq};rport\r\n"
+                "Max-Forwards: 70\r\n"
+                f"From: <sip:{user}@{LOOPBACK}>;tag={user}\r\n"
+                f"To: <sip:{user}@{LOOPBACK}>\r\n"
+                f"Call-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\n"
+                f"Contact: <sip:{user}@{LOOPBACK}:{contact_port}>;expires=3600\r\n"
+                f"{extra}Content-Length: 0\r\n\r\n"
+            ).encode()
+        )
+        return await asyncio.wait_for(reply, 10)
+
+    async def one(user: str, password: str) -> bool:
+        async with gate:
+            try:
+                challenge = await send(user, 1)
+                if challenge.status != 401:
+                    return False
+                authorization = answer_challenge(
+                    challenge.headers.get_all("WWW-Authenticate")[0],
+                    username=user,
+                    password=password,
+                    method="REGISTER",
+                    uri=f"sip:{LOOPBACK}:{server_port}",
+                )
+                answer = await send(user, 2, f"Authorization: {authorization}\r\n")
+            except TimeoutError:
+                return False
+            return 200 <= answer.status < 300
+
     try:
-        for _ in range(200):  # 10 s
-            if process.poll() is not None:
-                break
-            await asyncio.sleep(0.05)
+        done = await asyncio.gather(*(one(u, pw) for u, pw in accounts.items()))
     finally:
-        stop_process(process, signal.SIGTERM)
-    stats = last_statistics(workdir / "statistics.csv")
-    return process.returncode == 0 and count(stats, "SuccessfulCall(C)") == 1
+        transport.close()
+    return [user for user, ok in zip(accounts, done, strict=True) if not ok]
 
 
 # == the centre ========================================================================
@@ -634,25 +695,29 @@ async def start_phones(centre_tmp: Path, ring_ms: int) -> tuple[subprocess.Popen
     return phones, port
 
 
-async def staff(admin: httpx.AsyncClient, agents: int, target: str, port: int, tmp: Path) -> None:
-    """Credentials, registrations, login and ready for every agent."""
-    for i in range(agents):
+async def staff(admin: httpx.AsyncClient, agents: int, target: str, phone_port: int) -> None:
+    """Credentials, registrations, login and ready for every agent, several at a time."""
+    gate = asyncio.Semaphore(REST_CONCURRENCY)
+
+    async def credentials(i: int) -> None:
         body = {"username": agent_id(i), "password": f"secret-{i}"}
-        (await admin.put(f"/v1/agents/{agent_id(i)}/sip", json=body)).raise_for_status()
-    gate = asyncio.Semaphore(REGISTER_CONCURRENCY)
-
-    async def one(i: int) -> bool:
         async with gate:
-            return await register(target, agent_id(i), f"secret-{i}", port, tmp)
+            (await admin.put(f"/v1/agents/{agent_id(i)}/sip", json=body)).raise_for_status()
 
-    registered = await asyncio.gather(*(one(i) for i in range(agents)))
-    if not all(registered):
-        missing = [agent_id(i) for i, ok in enumerate(registered) if not ok]
-        raise RuntimeError(f"{len(missing)} agents did not register: {missing[:5]}...")
-    for i in range(agents):
+    async def ready(i: int) -> None:
         auth = {"Authorization": f"Bearer {issue(SECRET, Role.AGENT, agent_id=agent_id(i))}"}
-        for verb in ("login", "ready"):
-            (await admin.post(f"/v1/agents/{agent_id(i)}/{verb}", headers=auth)).raise_for_status()
+        async with gate:
+            for verb in ("login", "ready"):
+                reply = await admin.post(f"/v1/agents/{agent_id(i)}/{verb}", headers=auth)
+                reply.raise_for_status()
+
+    await asyncio.gather(*(credentials(i) for i in range(agents)))
+    port = int(target.rsplit(":", 1)[1])
+    accounts = {agent_id(i): f"secret-{i}" for i in range(agents)}
+    missing = await register_agents(port, accounts, phone_port)
+    if missing:
+        raise RuntimeError(f"{len(missing)} agents did not register: {missing[:5]}...")
+    await asyncio.gather(*(ready(i) for i in range(agents)))
 
 
 async def run(plan: Plan, tmp: Path, parts: set[str]) -> dict[str, Any]:
@@ -674,7 +739,7 @@ async def run(plan: Plan, tmp: Path, parts: set[str]) -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as admin:
             phones, phone_port = await start_phones(tmp, plan.ring_ms)
             target = f"{LOOPBACK}:{sip_port}"
-            await staff(admin, agents, target, phone_port, tmp)
+            await staff(admin, agents, target, phone_port)
             setup = time.monotonic() - began
             print(f"setup: {agents} agents in {setup:.1f} s", file=sys.stderr, flush=True)
             live = Centre(

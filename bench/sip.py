@@ -594,12 +594,12 @@ async def hold_step(plan: Plan, centre: Centre, calls: int, ramp_rate: float) ->
             )
             await asyncio.sleep(plan.hold)
             after = await centre.scrape()
-            control = await asyncio.to_thread(probe.stop)
             (server1, sipp1), (busy1, total1), h1 = (
                 centre.cpu(process),
                 machine(),
                 time.monotonic(),
             )
+            control = await asyncio.to_thread(probe.stop)
             hold_seconds = h1 - h0
             bridged_after = round(sample_sum(after, "acd_agents", queue=QUEUE, state="talking"))
             packets, late, p99 = lateness(before, after, "acd_rtp_relayed_lateness_seconds")

@@ -19,6 +19,15 @@ take any window: the service level of the last half hour is
 increase(acd_calls_offered_total[30m])``, KPIS.md's formula over the calls
 that ended in that half hour. A restart starts them at zero, which
 ``increase`` and ``rate`` treat as a counter reset.
+
+Media timing (with SIP on) is read from the pacer's meters when scraped, not
+observed packet by packet through prometheus_client (50 packets a second a
+leg): ``acd_rtp_paced_lateness_seconds``, how long after its due time each
+frame of our own (prompts, music on hold, silence) went out, and
+``acd_rtp_relayed_lateness_seconds``, how late each relayed (bridged)
+packet reached us against its RTP timestamp (``ivr.media.bridge``). A frame
+or packet 20 ms or more late (one packet time) is late; the meters count in
+1 ms bins, so a bucket ``le`` holds those under its bound.
 """
 
 from __future__ import annotations
@@ -28,7 +37,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from acd.engine import Engine, Step
@@ -37,8 +51,10 @@ from acd.ids import AgentId, CallId, QueueId, ReservationId
 from acd.kpis import KpiFold
 from acd.states import AgentState, AgentStatus, CallState
 from cti.context import CallOpened
+from ivr.media.pacer import LatenessStatistics, Pacer
 
 SL_BUCKETS = (5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+RTP_LATENESS_BUCKETS_MS = (1, 2, 5, 10, 20, 40, 60, 100)  # whole ms: the meters' bins
 AGENT_STATES = (
     "logged_out",
     "not_ready",
@@ -254,8 +270,8 @@ class Metrics:
 
     # -- read when scraped ---------------------------------------------------------------
 
-    def watch(self, gauges: Callable[[], Iterable[GaugeMetricFamily]]) -> None:
-        """Add live gauges, computed at each scrape."""
+    def watch(self, gauges: Callable[[], Iterable[Metric]]) -> None:
+        """Add live gauges (or histograms kept elsewhere), computed at each scrape."""
         self.registry.register(_Gauges(gauges))
 
 
@@ -333,14 +349,51 @@ class KpiCounters(Collector):
 
 
 class _Gauges(Collector):
-    def __init__(self, gauges: Callable[[], Iterable[GaugeMetricFamily]]) -> None:
+    def __init__(self, gauges: Callable[[], Iterable[Metric]]) -> None:
         self._gauges = gauges
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> Iterable[Metric]:
         return self._gauges()
 
-    def describe(self) -> Iterable[GaugeMetricFamily]:
+    def describe(self) -> Iterable[Metric]:
         return []
+
+
+def media_timing(pacer: Pacer) -> Callable[[], Iterable[Metric]]:
+    """The media's lateness histograms, read from ``pacer``'s meters at each scrape."""
+
+    def collect() -> Iterable[Metric]:
+        paced = pacer.statistics()
+        return [
+            _lateness(
+                "acd_rtp_paced_lateness_seconds",
+                "Lateness of each RTP frame we paced (prompts, music on hold) against its due time",
+                LatenessStatistics(
+                    frames=paced.frames,
+                    late_frames=paced.late_frames,
+                    total_lateness=paced.mean_lateness * paced.frames,
+                    max_lateness=paced.max_lateness,
+                    histogram=paced.histogram,
+                ),
+            ),
+            _lateness(
+                "acd_rtp_relayed_lateness_seconds",
+                "Lateness of each relayed RTP packet's arrival against its timestamp",
+                pacer.relayed_statistics(),
+            ),
+        ]
+
+    return collect
+
+
+def _lateness(name: str, documentation: str, stats: LatenessStatistics) -> HistogramMetricFamily:
+    buckets: list[tuple[str, float]] = []
+    for bound in RTP_LATENESS_BUCKETS_MS:
+        buckets.append((f"{bound / 1000:g}", float(sum(stats.histogram[:bound]))))
+    buckets.append(("+Inf", float(stats.frames)))
+    return HistogramMetricFamily(
+        name, documentation, buckets=buckets, sum_value=stats.total_lateness
+    )
 
 
 def _state(state: CallState | AgentState | object | None) -> str:

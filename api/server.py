@@ -43,7 +43,7 @@ from api import audit
 from api.auth import Tokens
 from api.call_log import CallLog
 from api.heap import Heap, Tended
-from api.metrics import KpiCounters, Metrics, live_gauges
+from api.metrics import KpiCounters, Metrics, live_gauges, media_timing
 from api.schemas import AgentBody, CustomerBody, QueueBody, dump
 from api.settings import Settings
 from api.store import directory, migrate, voicemails
@@ -207,6 +207,7 @@ class Server:
         if self.settings.sip_port is not None:
             self.switchboard = self._switchboard()
             self.runtime.add_sink(_SipSink(self.switchboard.calls))
+            self.metrics.watch(media_timing(self.switchboard.calls.pacer))
             sip_side.append(group.create_task(self.switchboard.run(), name="SIP switchboard"))
             sip_side.append(group.create_task(self._phones_to_engine(), name="SIP phones"))
             sip_side.append(group.create_task(self._calls_to_engine(), name="SIP calls"))

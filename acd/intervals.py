@@ -81,3 +81,14 @@ class Intervals:
 
     def _midnight(self, day: date) -> float:
         return datetime.combine(day, time(), self.zone).timestamp()
+
+
+def parse_time(text: str, zone: ZoneInfo) -> float:
+    """ISO 8601 date or date-time to epoch seconds; without an offset, on ``zone``'s clock."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 date or date-time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.timestamp()

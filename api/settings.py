@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     sip_digest: str = "SHA-256,MD5"  # challenges offered, best first; "MD5" for older phones
     sip_realm: str = "acd"  # digest realm of the registrar: changing it voids every SIP password
     ws_queue: int = 2_000  # messages buffered per desktop before it is cut off as lagging
+    # Reports (docs/KPIS.md): intervals on this zone's clock; an abandon after less
+    # waiting than this is a short abandon; a resolved call is a first-call
+    # resolution if the caller does not call again within the window.
+    report_timezone: str = "UTC"
+    short_abandon_seconds: float = Field(default=20.0, ge=0)
+    fcr_window_hours: float = Field(default=72.0, ge=0)
 
     def signing_key(self) -> str:
         """The HS256 key: from the environment, else the key file (created on first use)."""

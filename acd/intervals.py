@@ -15,9 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from enum import Enum
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _HALF_HOUR = 1800.0
+MAX_HALF_HOURS = 20_000  # a little over a year of half-hour rows per queue, agent or team
+MAX_RANGE_SECONDS = 3 * 366 * 86_400.0
+LATEST = 4_102_444_800.0  # 2100-01-01 UTC
 
 
 class Interval(Enum):
@@ -92,3 +95,26 @@ def parse_time(text: str, zone: ZoneInfo) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return moment.timestamp()
+
+
+def parse_range(
+    since: str, until: str, zone_name: str, interval: Interval
+) -> tuple[Intervals, float, float]:
+    """A report's intervals and range from what a user typed; ``ValueError`` says what is wrong."""
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"no time zone {zone_name!r}") from None
+    try:
+        start, end = parse_time(since, zone), parse_time(until, zone)
+    except (OverflowError, OSError) as error:
+        raise ValueError(str(error)) from None
+    if not start < end:
+        raise ValueError("from must come before to")
+    if start < 0 or end > LATEST:
+        raise ValueError("from and to must lie between 1970 and 2100")
+    if end - start > MAX_RANGE_SECONDS:
+        raise ValueError("a report covers at most three years")
+    if interval is Interval.HALFHOUR and (end - start) / _HALF_HOUR > MAX_HALF_HOURS:
+        raise ValueError(f"at most {MAX_HALF_HOURS} half hours: ask for days instead")
+    return Intervals(interval, zone), start, end

@@ -595,6 +595,29 @@ def row_data(row: ReportRow, dimension: Dimension, intervals: Intervals) -> Figu
     }
 
 
+def json_body(
+    rows: Sequence[ReportRow],
+    dimension: Dimension,
+    intervals: Intervals,
+    *,
+    since: float,
+    until: float,
+    short_abandon_seconds: float,
+    fcr_window_seconds: float,
+) -> Figures:
+    """The whole report as JSON-ready data: what it covers, then its rows."""
+    return {
+        "dimension": dimension.value,
+        "interval": intervals.interval.value,
+        "timezone": intervals.zone.key,
+        "from": intervals.label(since),
+        "to": intervals.label(until),
+        "short_abandon_seconds": short_abandon_seconds,
+        "fcr_window_hours": fcr_window_seconds / 3600.0,
+        "rows": [row_data(r, dimension, intervals) for r in rows],
+    }
+
+
 def csv_text(rows: Sequence[ReportRow], dimension: Dimension, intervals: Intervals) -> str:
     """The rows as CSV, one column per figure (``abandon_le_5``...); no ratio is an empty cell."""
     empty = (

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from enum import Enum
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from acd.errors import CommandRejected
-from acd.intervals import Interval, Intervals, parse_time
-from acd.reports import Dimension, csv_text, row_data
+from acd.intervals import Interval, parse_range
+from acd.reports import Dimension, csv_text, json_body
 from api.auth import Role
 from api.deps import ServerDep, StaffDep
 from api.errors import ERROR_RESPONSES
@@ -19,10 +18,6 @@ from api.server import Unavailable
 from api.store.reports import Thresholds, report
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=ERROR_RESPONSES)
-
-MAX_INTERVALS = 20_000  # rows per key: 400 days of half hours
-MAX_RANGE_SECONDS = 3 * 366 * 86_400.0
-LATEST = 4_102_444_800.0  # 2100-01-01 UTC
 
 
 class ReportFormat(Enum):
@@ -56,36 +51,21 @@ async def get_report(
     offset they are on the clock of ``tz`` (an IANA zone, default the server's
     ``ACD_REPORT_TIMEZONE``), which also sets where intervals begin."""
     settings = server.settings
-    zone_name = tz or settings.report_timezone
     try:
-        zone = ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise CommandRejected("invalid_report", f"no time zone {zone_name!r}") from None
-    try:
-        start, end = parse_time(since, zone), parse_time(until, zone)
-    except (ValueError, OverflowError, OSError) as error:
+        intervals, start, end = parse_range(since, until, tz or settings.report_timezone, interval)
+    except ValueError as error:
         raise CommandRejected("invalid_report", str(error)) from None
-    if not start < end:
-        raise CommandRejected("invalid_report", "from must come before to")
-    if start < 0 or end > LATEST:
-        raise CommandRejected("invalid_report", "from and to must lie between 1970 and 2100")
-    if end - start > MAX_RANGE_SECONDS:
-        raise CommandRejected("invalid_report", "a report covers at most three years")
-    intervals = Intervals(interval, zone)
-    if interval is Interval.HALFHOUR and (end - start) / 1800 > MAX_INTERVALS:
-        raise CommandRejected(
-            "invalid_report", f"at most {MAX_INTERVALS} half hours: ask for days instead"
-        )
+    thresholds = Thresholds(
+        short_abandon_seconds=settings.short_abandon_seconds,
+        fcr_window_seconds=settings.fcr_window_hours * 3600.0,
+    )
     try:
         everything = await report(
             server.database,
             since=start,
             until=end,
             intervals=intervals,
-            thresholds=Thresholds(
-                short_abandon_seconds=settings.short_abandon_seconds,
-                fcr_window_seconds=settings.fcr_window_hours * 3600.0,
-            ),
+            thresholds=thresholds,
             now=server.runtime.clock.now(),
         )
     except (SQLAlchemyError, OSError) as error:
@@ -103,13 +83,12 @@ async def get_report(
         rows = [r for r in rows if r.key in allowed]
     if format_ is ReportFormat.CSV:
         return Response(csv_text(rows, dimension, intervals), media_type="text/csv")
-    return {
-        "dimension": dimension.value,
-        "interval": interval.value,
-        "timezone": zone_name,
-        "from": intervals.label(start),
-        "to": intervals.label(end),
-        "short_abandon_seconds": settings.short_abandon_seconds,
-        "fcr_window_hours": settings.fcr_window_hours,
-        "rows": [row_data(r, dimension, intervals) for r in rows],
-    }
+    return json_body(
+        rows,
+        dimension,
+        intervals,
+        since=start,
+        until=end,
+        short_abandon_seconds=thresholds.short_abandon_seconds,
+        fcr_window_seconds=thresholds.fcr_window_seconds,
+    )

@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +18,7 @@ import pytest
 from reportday import fixture_day
 from test_reports import fixture_report
 
-from acd.reports import Dimension
+from acd.reports import KEY_COLUMNS, Dimension
 from api.store import migrate
 from api.store.database import Database
 from api.store.journal import EventJournal
@@ -184,3 +189,71 @@ async def test_a_call_made_now_is_in_todays_report_at_once(
         (a1_row,) = [r for r in agents if r["agent_id"] == "a1"]
         assert a1_row["handled"] == 1
         assert a1_row["logged_in_seconds"] > 0
+
+
+def acd_report(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "acd.cli", "report", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+        check=False,
+    )
+
+
+async def test_acd_report_reads_the_same_database_and_gives_the_same_figures(
+    database_url: str, tmp_path: Path
+) -> None:
+    await write_fixture_day(database_url, tmp_path)
+    await write_configuration(database_url)
+    env = {"ACD_SHORT_ABANDON_SECONDS": "10", "ACD_FCR_WINDOW_HOURS": "1"}
+    where = ["--from", DAY["from"], "--to", DAY["to"], "--tz", DAY["tz"]]
+    expected = fixture_report()
+    for dimension in Dimension:
+        done = await asyncio.to_thread(
+            acd_report, dimension.value, *where, "--database-url", database_url,
+            "--format", "json", **env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        rows = json.loads(done.stdout)["rows"]
+        assert [r[KEY_COLUMNS[dimension]] for r in rows] == [r.key for r in expected[dimension]]
+        for got, want in zip(rows, expected[dimension], strict=True):  # c11 still waiting
+            assert {k: got[k] for k in want.figures} == {
+                k: plain(v) for k, v in want.figures.items()
+            }
+    done = await asyncio.to_thread(
+        acd_report, "agents", *where, "--database-url", database_url, **env
+    )
+    assert done.returncode == 0, done.stderr
+    table = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert [(r["interval_start"][11:16], r["agent_id"], r["handled"]) for r in table[:3]] == [
+        ("09:00", "a1", "2"), ("09:00", "a2", "2"), ("09:00", "a3", "0"),
+    ]  # fmt: skip
+    wrong = await asyncio.to_thread(
+        acd_report,
+        "queues",
+        "--from",
+        "tomorrow",
+        "--to",
+        DAY["to"],
+        "--database-url",
+        database_url,
+    )
+    assert (wrong.returncode, wrong.stderr) == (
+        2,
+        "acd report: 'tomorrow' is not an ISO 8601 date or date-time\n",
+    )
+
+
+async def write_configuration(database_url: str) -> None:
+    """The centre's queues and agents as the server saves them, for the report to list."""
+    database = Database(database_url)
+    await database.open()
+    try:
+        for queue in CENTRE["queues"]:
+            await database.save_queue(queue["id"], queue)
+        for agent in CENTRE["agents"]:
+            await database.save_agent(agent["id"], agent, agent["id"])
+    finally:
+        await database.close()

@@ -69,6 +69,7 @@ _BLIND = "blind_transfer"
 _WARM = frozenset({"consult_transfer", "conference_transfer"})
 _CONSULT = "consult"
 _RESOLVED = "resolved"
+_ON_CALL = frozenset({AgentState.TALKING, AgentState.HELD})
 
 Figures = dict[str, Any]
 
@@ -119,7 +120,6 @@ class _Call:
 
     __slots__ = (
         "acw",
-        "agent",
         "arrived_at",
         "blind",
         "connected_at",
@@ -147,7 +147,6 @@ class _Call:
         self.connected_at: float | None = None  # the first answer
         self.ended_at: float | None = None
         self.outcome: Outcome | None = None
-        self.agent: AgentId | None = None  # with the caller now
         self.placed: bool | None = None
         self.ring = self.talk = self.hold = self.acw = 0.0
         self.blind = self.warm = False
@@ -275,9 +274,6 @@ class _Fold:
                 call.queued_at = at
             elif event.reason == _BLIND:
                 call.blind = True
-                if call.agent is not None:
-                    self._agent_count(call.agent, at, "transferred_blind")
-                call.agent = None
         elif to_state is CallState.OFFERED:
             call.offered_at = at
             if call.placed is None:
@@ -289,12 +285,8 @@ class _Fold:
                     call.ring = at - call.offered_at
             if event.reason in _WARM:
                 call.warm = True
-                if call.agent is not None:
-                    self._agent_count(call.agent, at, "transferred_warm")
                 if event.agent_id is not None:  # took the caller over from a colleague
                     self._handled(event.agent_id, event.call_id, at)
-            if event.agent_id is not None:
-                call.agent = event.agent_id
         elif to_state is CallState.ENDED:
             call.ended_at = at
             call.outcome = event.outcome
@@ -370,6 +362,12 @@ class _Fold:
         answered = event.to_state is AgentState.TALKING and event.from_state is AgentState.RESERVED
         if answered and event.reason != _CONSULT and event.call_id is not None:
             self._handled(event.agent_id, event.call_id, at)
+        if event.from_state in _ON_CALL and event.to_state not in _ON_CALL:
+            # The agent's leg ended; the reason says whether they transferred the caller.
+            if event.reason == _BLIND:
+                self._agent_count(event.agent_id, at, "transferred_blind")
+            elif event.reason in _WARM:
+                self._agent_count(event.agent_id, at, "transferred_warm")
         if event.call_id is not None:
             if event.to_state is AgentState.WRAP_UP:
                 agent.wrap_call = event.call_id

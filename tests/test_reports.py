@@ -25,9 +25,11 @@ from reportday import (
 from acd.events import CallStateChanged, Event
 from acd.ids import CallId, QueueId
 from acd.intervals import Interval, Intervals
+from acd.kpis import KpiFold
 from acd.reports import CallerCall, Dimension, ReportRow, ReportSpec, build_report
 from acd.sim import load_scenario, simulate
 from acd.states import CallState, Outcome
+from acd.testing import Centre as EngineCentre
 
 approx = pytest.approx
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -414,3 +416,98 @@ def test_service_level_asa_and_abandon_rate_equal_those_computed_from_the_raw_ev
         assert k["asa_seconds"] == (approx(sum(w) / len(w)) if w else None)
         checked += 1
     assert checked >= 20
+
+
+# == the report against the KPI fold, on the same events ==================================
+
+
+def whole(events: list[Event], now: float) -> dict[Dimension, list[ReportRow]]:
+    """One row per key over everything: a month interval around the simulated day of 1970."""
+    spec = ReportSpec(
+        since=0.0,
+        until=3 * 86_400.0,
+        now=now,
+        intervals=Intervals(Interval.MONTH, ZoneInfo("UTC")),
+        sl_seconds={
+            QueueId(q): x
+            for q, x in {"billing": 20, "tech": 30, "sales": 15, "billing_fr": 30}.items()
+        }
+        | {QueueId("tech_es"): 30.0},
+    )
+    return build_report(spec, events)
+
+
+def test_a_simulated_days_report_agrees_with_the_kpi_fold_on_every_figure_they_share() -> None:
+    events: list[Event] = []
+    run = simulate(load_scenario(str(SCENARIOS / "multi_skill.yaml")), 5, on_events=events.extend)
+    rows = whole(events, now=run.simulated_seconds)
+    queues = {r.key: r.figures for r in rows[Dimension.QUEUES]}
+    assert set(queues) == {str(q) for q in run.kpis.per_queue}
+    shared = {
+        "offered": "offered",
+        "answered": "answered",
+        "abandoned": "abandoned",
+        "short_abandoned": "short_abandoned",
+        "overflowed": "overflowed",
+        "blocked": "blocked",
+        "answered_within_sl": "answered_within_sl",
+        "service_level": "service_level",
+        "asa_seconds": "asa_seconds",
+        "avg_abandon_seconds": "avg_abandon_seconds",
+        "abandon_rate": "abandon_rate",
+        "queue_placement_rate": "queue_placement_rate",
+        "avg_talk_seconds": "avg_talk_seconds",
+        "avg_hold_seconds": "avg_hold_seconds",
+        "avg_acw_seconds": "avg_acw_seconds",
+        "aht_seconds": "aht_seconds",
+        "avg_ring_seconds": "avg_ring_seconds",
+        "max_wait_seconds": "max_wait_seconds",
+    }
+    for queue, kpis in run.kpis.per_queue.items():
+        folded = kpis.as_dict()
+        assert folded["offered"] > 50
+        for ours, theirs in shared.items():
+            want = folded[theirs]
+            assert queues[queue][ours] == (want if want is None else approx(want)), (queue, ours)
+    agents = {r.key: r.figures for r in rows[Dimension.AGENTS]}
+    for agent, kpis in run.kpis.per_agent.items():
+        assert agents[agent]["handled"] == kpis.handled
+        assert agents[agent]["talk_seconds"] == approx(kpis.talk_seconds)
+        assert agents[agent]["hold_seconds"] == approx(kpis.hold_seconds)
+        assert agents[agent]["acw_seconds"] == approx(kpis.acw_seconds)
+        assert agents[agent]["idle_seconds"] == approx(kpis.idle_seconds)
+        assert agents[agent]["occupancy"] == approx(kpis.occupancy)
+
+
+def test_transfers_through_the_engine_count_for_the_agent_who_made_them_and_the_call() -> None:
+    centre = EngineCentre().queue("sales", wrap_up_seconds=5).queue("tech")
+    centre.agent("ann", queues=["sales"]).agent("bob", queues=["tech"])
+    centre.agent("cy", queues=["sales", "tech"])
+    centre.call("c1", "sales")  # offered to ann, the longest idle
+    centre.after(2).accept("ann", "c1")
+    centre.after(30).transfer("c1", queue="tech")  # blind: bob or cy takes it
+    taker = centre.offered_to("c1")[-1]
+    centre.after(3).accept(taker, "c1")
+    other = "cy" if taker == "bob" else "bob"
+    centre.after(20).consult("c1", other)  # warm: the colleague takes the caller over
+    centre.after(2).accept(other, "c1")
+    centre.after(10).complete_transfer("c1")
+    centre.after(60).agent_hangs_up("c1")
+    centre.after(100)
+    rows = whole(centre.events, now=centre.now)
+    agents = {r.key: r.figures for r in rows[Dimension.AGENTS]}
+    assert (agents["ann"]["handled"], agents["ann"]["transferred_blind"]) == (1, 1)
+    assert (agents[taker]["handled"], agents[taker]["transferred_warm"]) == (1, 1)
+    assert (agents[other]["handled"], agents[other]["transferred_warm"]) == (1, 0)
+    (tech,) = [r.figures for r in rows[Dimension.QUEUES] if r.key == "tech"]
+    assert (tech["offered"], tech["answered"]) == (1, 1)  # it ended in tech
+    assert (tech["transferred_blind"], tech["transferred_warm"]) == (1, 1)
+    assert tech["asa_seconds"] == 2.0  # its first answer
+    # talk 2-32 (ann), 35-55 (taker), 67-127 (other); held 55-67 while consulting;
+    # ann's 5 s of wrap-up after sending it on is after-call work on this call too
+    assert (tech["avg_talk_seconds"], tech["avg_hold_seconds"]) == (110, 12)
+    assert (tech["avg_acw_seconds"], tech["aht_seconds"]) == (5, 127)
+    # (the KPI fold credits ann's wrap-up to sales, the queue she answered it in)
+    folded = KpiFold()
+    folded.extend(centre.events)
+    assert folded.totals().per_queue[QueueId("tech")].aht_seconds == 122

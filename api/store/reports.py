@@ -4,7 +4,8 @@
 
 - the events of the range, calls' and agents' (``ix_events_at``);
 - the later events of the calls that arrived in the range, until they end
-  (by call, on ``ix_events_entity_entity_id_seq``);
+  (by call, on ``ix_events_entity_entity_id_seq``), and the agents' events
+  until an hour after the last of them ended (their wrap-ups);
 - each agent's last event before the range: their state when it began (one
   step back down the same index per agent);
 - the first legs of the calls from the start of the range to the end of the
@@ -35,6 +36,7 @@ from cti.wire import stored_event
 
 _CHUNK = 500  # ids per IN (...): well under every driver's limit on parameters
 _ENTITIES = ("call", "agent")
+WRAP_UP_HORIZON = 3600.0  # seconds after a call's end within which its wrap-up is looked for
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,12 +100,21 @@ async def _events(
             arrived.append(row.entity_id)
         elif row.entity == "agent":
             seen_agents.add(AgentId(row.entity_id))
+    last = until
     for chunk in _chunks(arrived):  # the rest of their lives, after the range
         later = select(*columns).where(
             events.c.entity == "call", events.c.entity_id.in_(chunk), events.c.at >= until
         )
         for row in await conn.execute(later):
             rows[row.seq] = row
+            last = max(last, row.at)
+    # The agents' events after the range, until the wrap-ups of those calls are over:
+    # after-call work belongs to the call, whenever it was done.
+    wrap_ups = select(*columns).where(
+        events.c.at >= until, events.c.at < last + WRAP_UP_HORIZON, events.c.entity == "agent"
+    )
+    for row in await conn.execute(wrap_ups):
+        rows[row.seq] = row
     for agent_id in sorted(seen_agents):
         before = (
             select(*columns)

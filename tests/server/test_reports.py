@@ -91,6 +91,17 @@ async def test_the_fixture_days_report_comes_back_from_the_database_as_computed_
         assert sales["service_level"] == pytest.approx(2 / 7)
         assert sales["asa_seconds"] == pytest.approx(55 / 3)
 
+        # A range that ends while c10 (arrived 09:45) is still talking: its end and its
+        # wrap-up after 10:00 still count in its row; a1's time after 10:00 does not.
+        early = DAY | {"to": "2026-12-01T10:00"}
+        queues = (await centre.admin.get("/v1/reports/queues", params=early)).json()["rows"]
+        assert (queues[2]["interval_start"], queues[2]["queue_id"]) == (
+            "2026-12-01T09:30:00+01:00", "sales"
+        )  # fmt: skip
+        assert (queues[2]["avg_talk_seconds"], queues[2]["aht_seconds"]) == (955, 975)
+        agents = (await centre.admin.get("/v1/reports/agents", params=early)).json()["rows"]
+        assert (agents[3]["agent_id"], agents[3]["talk_seconds"]) == ("a1", 855)
+
         daily = await centre.admin.get("/v1/reports/queues", params=DAY | {"interval": "day"})
         (day_sales,) = [r for r in daily.json()["rows"] if r["queue_id"] == "sales"]
         assert (day_sales["offered"], day_sales["answered"]) == (9, 4)

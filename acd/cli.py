@@ -154,7 +154,8 @@ def _report(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from acd.intervals import Interval, parse_range
-    from acd.reports import Dimension, csv_text, json_body
+    from acd.report_formats import csv_text, json_body
+    from acd.reports import Dimension
     from api.store.database import Database
     from api.store.reports import Thresholds, report
 

@@ -49,8 +49,6 @@ Where each figure counts:
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -578,63 +576,8 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
-# == rows as a table (CSV) and as JSON =================================================
-
-KEY_COLUMNS = {Dimension.QUEUES: "queue_id", Dimension.AGENTS: "agent_id", Dimension.TEAMS: "team"}
-
-
-def row_data(row: ReportRow, dimension: Dimension, intervals: Intervals) -> Figures:
-    """One row as JSON-ready data: its interval (local ISO 8601), its key, its figures."""
-    return {
-        "interval_start": intervals.label(row.start),
-        "interval_end": intervals.label(row.end),
-        KEY_COLUMNS[dimension]: row.key,
-        **row.figures,
-    }
-
-
-def json_body(
-    rows: Sequence[ReportRow],
-    dimension: Dimension,
-    intervals: Intervals,
-    *,
-    since: float,
-    until: float,
-    short_abandon_seconds: float,
-    fcr_window_seconds: float,
-) -> Figures:
-    """The whole report as JSON-ready data: what it covers, then its rows."""
-    return {
-        "dimension": dimension.value,
-        "interval": intervals.interval.value,
-        "timezone": intervals.zone.key,
-        "from": intervals.label(since),
-        "to": intervals.label(until),
-        "short_abandon_seconds": short_abandon_seconds,
-        "fcr_window_hours": fcr_window_seconds / 3600.0,
-        "rows": [row_data(r, dimension, intervals) for r in rows],
-    }
-
-
-def csv_text(rows: Sequence[ReportRow], dimension: Dimension, intervals: Intervals) -> str:
-    """The rows as CSV, one column per figure (``abandon_le_5``...); no ratio is an empty cell."""
-    empty = (
-        queue_figures(_Tally(_QUEUE_SUMS))
-        if dimension is Dimension.QUEUES
-        else agent_figures(_Tally(_AGENT_SUMS))
-    )
-    header = _flat(row_data(ReportRow(start=0, end=0, key="", figures=empty), dimension, intervals))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(header), lineterminator="\n")
-    writer.writeheader()  # even with no rows
-    for row in rows:
-        flat = _flat(row_data(row, dimension, intervals))
-        writer.writerow({k: "" if v is None else v for k, v in flat.items()})
-    return out.getvalue()
-
-
-def _flat(data: Figures) -> Figures:
-    times = data.pop("abandon_times", None)
-    if times is not None:
-        data.update({f"abandon_{label}": count for label, count in times.items()})
-    return data
+def empty_figures(dimension: Dimension) -> Figures:
+    """The figures of a row where nothing happened (every name a row of ``dimension`` has)."""
+    if dimension is Dimension.QUEUES:
+        return queue_figures(_Tally(_QUEUE_SUMS))
+    return agent_figures(_Tally(_AGENT_SUMS))

@@ -10,7 +10,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from acd.errors import CommandRejected
 from acd.intervals import Interval, parse_range
-from acd.reports import Dimension, csv_text, json_body
+from acd.report_formats import csv_text, json_body
+from acd.reports import Dimension
 from api.auth import Role
 from api.deps import ServerDep, StaffDep
 from api.errors import ERROR_RESPONSES

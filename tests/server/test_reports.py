@@ -18,7 +18,8 @@ import pytest
 from reportday import fixture_day
 from test_reports import fixture_report
 
-from acd.reports import KEY_COLUMNS, Dimension
+from acd.report_formats import KEY_COLUMNS
+from acd.reports import Dimension
 from api.store import migrate
 from api.store.database import Database
 from api.store.journal import EventJournal

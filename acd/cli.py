@@ -149,6 +149,7 @@ def _token(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     import asyncio
     import time
+    from pathlib import Path
 
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
@@ -160,6 +161,9 @@ def _report(args: argparse.Namespace) -> int:
     from api.store.reports import Thresholds, report
 
     settings = _settings(args)
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        raise FileNotFoundError(f"no database at {url.database}")  # rather than make an empty one
     zone = args.tz or settings.report_timezone
     intervals, since, until = parse_range(args.since, args.until, zone, Interval(args.interval))
     thresholds = Thresholds(
@@ -185,7 +189,7 @@ def _report(args: argparse.Namespace) -> int:
     try:
         rows = asyncio.run(read())[Dimension(args.dimension)]
     except (SQLAlchemyError, OSError) as error:
-        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        where = url.render_as_string(hide_password=True)
         print(f"acd report: cannot read the database at {where}: {error}", file=sys.stderr)
         return 1
     if args.format == "json":

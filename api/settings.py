@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,6 +46,15 @@ class Settings(BaseSettings):
     report_timezone: str = "UTC"
     short_abandon_seconds: float = Field(default=20.0, ge=0)
     fcr_window_hours: float = Field(default=72.0, ge=0)
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"no time zone {value!r} (an IANA name: UTC, Europe/Paris)") from None
+        return value
 
     def signing_key(self) -> str:
         """The HS256 key: from the environment, else the key file (created on first use)."""

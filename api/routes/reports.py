@@ -62,7 +62,7 @@ async def get_report(
     )
     try:
         everything = await report(
-            server.database,
+            server.report_database,
             since=start,
             until=end,
             intervals=intervals,

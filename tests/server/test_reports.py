@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from databases import PrivatePostgres
 from reportday import fixture_day
 from test_reports import fixture_report
 
@@ -269,3 +270,25 @@ async def write_configuration(database_url: str) -> None:
             await database.save_agent(agent["id"], agent, agent["id"])
     finally:
         await database.close()
+
+
+async def test_with_the_database_away_a_report_is_a_503_and_the_server_goes_on(
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    url = private_postgres.url
+    async with running(url, tmp_path, CENTRE) as centre:
+        assert (await centre.admin.get("/v1/reports/queues", params=DAY)).status_code == 200
+        await asyncio.to_thread(private_postgres.stop)
+        try:
+            away = await centre.admin.get("/v1/reports/queues", params=DAY)
+            assert away.status_code == 503, away.text
+            assert away.json()["error_id"] == "database_unavailable"
+            assert (await centre.admin.get("/livez")).status_code == 200
+        finally:
+            await asyncio.to_thread(private_postgres.start)
+        for _ in range(100):  # bounded: the pool reconnects on the next check-out
+            back = await centre.admin.get("/v1/reports/queues", params=DAY)
+            if back.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert back.status_code == 200, back.text

@@ -257,7 +257,7 @@ class _Fold:
         if call is None:
             call = self.calls[event.call_id] = _Call(at, event.queue_id)
             # A call that arrived before the range is reported there; its events
-            # here still say which agent transferred it or took it over.
+            # here still say who took it over and when it ended (for FCR).
             call.counted = event.from_state is None and self.spec.since <= at < self.spec.until
         call.queue_id = event.queue_id
         previous = event.from_state

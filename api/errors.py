@@ -30,6 +30,7 @@ STATUS: dict[str, int] = {
     "bad_target": 422,
     "site_required": 422,
     "invalid_config": 422,
+    "invalid_report": 422,
 }
 """Refusals that are not about the current state; every other refusal is a 409 Conflict."""
 

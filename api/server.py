@@ -124,6 +124,9 @@ class Server:
         # reads under load must never starve the writer into the spool.
         # It invalidates a connection that fails a write, so no ping before each batch.
         self.journal_database = Database(settings.database_url, pool_size=1, pre_ping=False)
+        # Reports read much more than any other request: they get their own small pool
+        # and a longer statement timeout, so they never hold up the rest of the API.
+        self.report_database = Database(settings.database_url, pool_size=1, command_timeout=120.0)
         self.metrics = Metrics()
         self.visibility = Visibility()
         self.pops = ScreenPops()
@@ -164,6 +167,8 @@ class Server:
         stack.push_async_callback(self.database.close)
         await self.journal_database.open()
         stack.push_async_callback(self.journal_database.close)
+        await self.report_database.open()
+        stack.push_async_callback(self.report_database.close)
         last_seq = await self.journal.recover()
         if last_seq:
             self.engine.continue_sequence(last_seq)

@@ -12,6 +12,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +69,22 @@ class Settings(BaseSettings):
         if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ValueError("one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return value.upper()
+
+    # Reports (docs/KPIS.md): intervals on this zone's clock; an abandon after less
+    # waiting than this is a short abandon; a resolved call is a first-call
+    # resolution if the caller does not call again within the window.
+    report_timezone: str = "UTC"
+    short_abandon_seconds: float = Field(default=20.0, ge=0)
+    fcr_window_hours: float = Field(default=72.0, ge=0)
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"no time zone {value!r} (an IANA name: UTC, Europe/Paris)") from None
+        return value
 
     def signing_key(self) -> str:
         """The HS256 key: from the environment, else the key file (created on first use)."""

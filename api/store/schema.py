@@ -52,6 +52,7 @@ events = Table(
     Column("data", JSON, nullable=False),  # cti.wire.event_data
     # seq last: "the latest event of this call" is one step down the index
     Index(None, "entity", "entity_id", "seq"),
+    Index(None, "at"),  # reports over a time range (migration 0004)
 )
 
 contacts = Table(

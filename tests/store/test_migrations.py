@@ -52,7 +52,7 @@ def _differences(conn: Connection) -> list[Any]:
 async def test_upgrade_creates_every_table_on_a_fresh_database(database_url: str) -> None:
     await upgrade(database_url)
     assert await _inspect(database_url, _tables) == TABLES
-    assert await _inspect(database_url, _version) == ["0004_voicemail"]
+    assert await _inspect(database_url, _version) == ["0005_events_at"]
 
 
 async def test_a_second_upgrade_changes_nothing(database_url: str) -> None:
@@ -65,7 +65,7 @@ async def test_a_second_upgrade_changes_nothing(database_url: str) -> None:
         )
     await db.close()
     await upgrade(database_url)
-    assert await _inspect(database_url, _version) == ["0004_voicemail"]
+    assert await _inspect(database_url, _version) == ["0005_events_at"]
     rows = await _inspect(database_url, lambda c: c.execute(text("SELECT key FROM settings")).all())
     assert [r[0] for r in rows] == ["disaster"]
 

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint simulate clean postgres prompts sip-peers
+.PHONY: run test bench lint simulate clean postgres prompts sip-peers loadtest dashboard
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Readable log lines at a terminal; `acd serve` alone writes JSON lines (ACD_LOG_FORMAT).
 run: $(STAMP)
-	$(BIN)/acd serve
+	ACD_LOG_FORMAT=$${ACD_LOG_FORMAT:-text} $(BIN)/acd serve
 
 simulate: $(STAMP)
 	$(BIN)/acd simulate scenarios/multi_skill.yaml --seed 1
@@ -46,10 +47,20 @@ bench: $(STAMP)
 	$(BIN)/python bench/media.py
 	$(BIN)/python bench/sip.py
 
+# Locust, headless, against a server it starts on loopback (SQLite, a centre of
+# 50 agents), for 60 s at 5 calls/s; prints Locust's summary. Options go in
+# LOADTEST_ARGS, e.g. make loadtest LOADTEST_ARGS="--seconds 120 --callers 10".
+loadtest: $(STAMP)
+	$(BIN)/python loadtest/run.py $(LOADTEST_ARGS)
+
 # The IVR's prompts are kept in the repository; this regenerates them from
 # ivr/prompts/prompts.yaml (needs espeak-ng and sox: apt-get install espeak-ng sox).
 prompts: $(STAMP)
 	$(BIN)/python scripts/make_prompts.py
+
+# The Grafana dashboard of the compose stack is written by this script, never by hand.
+dashboard: $(STAMP)
+	$(BIN)/python scripts/make_dashboard.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -51,7 +51,7 @@ not percentages.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from types import MappingProxyType
 
@@ -94,6 +94,7 @@ class CallKpis:
     callback_failed: int  # callback tasks whose customer was not reached
     callbacks: int  # calls that were callback tasks (any outcome; reached ones are answered)
     answered_within_sl: int
+    answer_wait_seconds: float  # queue time of the answered calls, summed: ASA's numerator
     service_level: float | None  # answered within the queue's X s ÷ offered
     asa_seconds: float | None  # queue time of answered calls ÷ answered
     avg_abandon_seconds: float | None  # mean wait of abandoned calls, short abandons excluded
@@ -249,6 +250,7 @@ class _QueueTally:
             callback_failed=self.callback_failed,
             callbacks=self.callbacks,
             answered_within_sl=self.in_sl,
+            answer_wait_seconds=self.answer_wait,
             service_level=_ratio(self.in_sl, offered),
             asa_seconds=_ratio(self.answer_wait, answered),
             avg_abandon_seconds=_ratio(self.abandon_wait, self.abandoned),
@@ -311,16 +313,24 @@ class _AgentTally:
 class KpiFold:
     """Folds events into KPIs; feed it every event, in order, with ``add``."""
 
-    __slots__ = ("_agents", "_calls", "_default_sl", "_queues", "_sl")
+    __slots__ = ("_agents", "_calls", "_default_sl", "_queues", "_sl_of")
 
     def __init__(
         self,
-        sl_seconds: Mapping[QueueId, float] | None = None,
+        sl_seconds: Mapping[QueueId, float] | Callable[[QueueId], float | None] | None = None,
         *,
         default_sl_seconds: float = DEFAULT_SL_SECONDS,
     ) -> None:
-        """``sl_seconds``: each queue's service-level threshold X; others use the default."""
-        self._sl: Mapping[QueueId, float] = MappingProxyType(dict(sl_seconds or {}))
+        """``sl_seconds``: each queue's service-level threshold X; others use the default.
+
+        A mapping is copied: the thresholds are fixed for the fold's life. A function
+        is asked when each call ends (the queue's X at that moment, None for the
+        default), for a fold that outlives changes to the queues' configuration.
+        """
+        if callable(sl_seconds):
+            self._sl_of: Callable[[QueueId], float | None] = sl_seconds
+        else:
+            self._sl_of = MappingProxyType(dict(sl_seconds or {})).get
         self._default_sl = default_sl_seconds
         self._calls: dict[CallId, _CallTally] = {}
         self._queues: dict[QueueId, _QueueTally] = {}
@@ -427,7 +437,8 @@ class KpiFold:
             tally.answer_wait += wait
             tally.max_wait = max(tally.max_wait, wait)
             # KPIS.md: answered within X s of entering the queue (X per queue).
-            if wait <= self._sl.get(event.queue_id, self._default_sl):
+            threshold = self._sl_of(event.queue_id)
+            if wait <= (self._default_sl if threshold is None else threshold):
                 tally.in_sl += 1
             tally.talk += call.talk
             tally.hold += call.hold

@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors, ws
-from api.routes import agents, calls, customers, queues, system
+from api.routes import agents, calls, customers, queues, reports, system, voicemails
 from api.server import Server
 from api.settings import Settings
 
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.server = server
     errors.install(app)
-    for module in (system, agents, calls, queues, customers):
+    for module in (system, agents, calls, queues, customers, voicemails, reports):
         app.include_router(module.router)
     app.include_router(ws.router)
     return app

@@ -24,11 +24,14 @@ STATUS: dict[str, int] = {
     "unknown_customer": 404,
     "unknown_case": 404,
     "no_sip_account": 404,
+    "unknown_voicemail": 404,
+    "voicemail_audio_missing": 404,
     "forbidden": 403,
     "bad_target": 422,
     "invalid_number": 422,
     "site_required": 422,
     "invalid_config": 422,
+    "invalid_report": 422,
 }
 """Refusals that are not about the current state; every other refusal is a 409 Conflict."""
 
@@ -38,7 +41,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     for code, text in {
         401: "no token, or a token that is not valid",
         403: "the token's role or agent may not do this",
-        404: "no such queue, agent, call, customer, case or SIP account",
+        404: "no such queue, agent, call, customer, case, SIP account or voicemail",
         409: "the command does not fit the current state (``state`` says which)",
         422: "the request is malformed",
         503: "draining, or the database is needed and unreachable",

@@ -8,6 +8,26 @@ never a caller's number, a call id or an agent id.
 
 Buckets sit on the usual service-level thresholds (5, 10, 20, 30, 60, 120 and
 300 s) so that "answered within X s" can be read straight off a histogram.
+
+The KPIs of docs/KPIS.md (service level, ASA, abandon rate) are not computed
+here a second time: ``KpiCounters`` runs the core's own ``KpiFold`` over every
+event since the server started and exports its running sums per queue as
+counters (calls offered, answered, answered within the queue's X s, abandoned;
+the queue time of answered calls). Every sum only grows, so Prometheus can
+take any window: the service level of the last half hour is
+``increase(acd_calls_answered_within_sl_total[30m]) /
+increase(acd_calls_offered_total[30m])``, KPIS.md's formula over the calls
+that ended in that half hour. A restart starts them at zero, which
+``increase`` and ``rate`` treat as a counter reset.
+
+Media timing (with SIP on) is read from the pacer's meters when scraped, not
+observed packet by packet through prometheus_client (50 packets a second a
+leg): ``acd_rtp_paced_lateness_seconds``, how long after its due time each
+frame of our own (prompts, music on hold, silence) went out, and
+``acd_rtp_relayed_lateness_seconds``, how late each relayed (bridged)
+packet reached us against its RTP timestamp (``ivr.media.bridge``). A frame
+or packet 20 ms or more late (one packet time) is late; the meters count in
+1 ms bins, so a bucket ``le`` holds those under its bound.
 """
 
 from __future__ import annotations
@@ -17,16 +37,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from acd.engine import Engine, Step
 from acd.events import AgentStateChanged, CallStateChanged, ReservationStateChanged
 from acd.ids import AgentId, CallId, QueueId, ReservationId
+from acd.kpis import KpiFold
 from acd.states import AgentState, AgentStatus, CallState, Outcome
 from cti.context import CallOpened
+from ivr.media.pacer import LatenessStatistics, Pacer
 
 SL_BUCKETS = (5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+RTP_LATENESS_BUCKETS_MS = (1, 2, 5, 10, 20, 40, 60, 100)  # whole ms: the meters' bins
 AGENT_STATES = (
     "logged_out",
     "not_ready",
@@ -243,23 +271,133 @@ class Metrics:
 
     # -- read when scraped ---------------------------------------------------------------
 
-    def watch(self, gauges: Callable[[], Iterable[GaugeMetricFamily]]) -> None:
-        """Add live gauges, computed at each scrape."""
+    def watch(self, gauges: Callable[[], Iterable[Metric]]) -> None:
+        """Add live gauges (or histograms kept elsewhere), computed at each scrape."""
         self.registry.register(_Gauges(gauges))
 
 
+class KpiCounters(Collector):
+    """KPIS.md's counts and sums per queue since the start, from the core's KPI fold.
+
+    A runtime sink (``accept``) and a Prometheus collector (``collect``, at each
+    scrape). A call counts when it ends, in the queue it ended in, as in
+    ``acd.kpis``; ``sl_seconds`` gives a queue's threshold X at that moment.
+    ``targets`` gives every configured queue's X and target share, exported as
+    gauges so a dashboard can draw the target beside the figure.
+    """
+
+    def __init__(
+        self,
+        sl_seconds: Callable[[QueueId], float | None],
+        targets: Callable[[], Iterable[tuple[QueueId, float, float]]],
+    ) -> None:
+        self._fold = KpiFold(sl_seconds)
+        self._targets = targets
+
+    def accept(self, step: Step, notes: Sequence[CallOpened]) -> None:
+        add = self._fold.add
+        for event in step.events:
+            add(event)
+
+    def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
+        offered = CounterMetricFamily(
+            "acd_calls_offered",
+            "Calls offered (KPIS.md: every outcome but interrupted), counted when they end",
+            labels=["queue"],
+        )
+        answered = CounterMetricFamily(
+            "acd_calls_answered", "Calls answered, counted when they end", labels=["queue"]
+        )
+        within = CounterMetricFamily(
+            "acd_calls_answered_within_sl",
+            "Calls answered within the queue's service-level threshold X of entering it",
+            labels=["queue"],
+        )
+        abandoned = CounterMetricFamily(
+            "acd_calls_abandoned",
+            "Calls abandoned in queue, short abandons excluded",
+            labels=["queue"],
+        )
+        wait = CounterMetricFamily(
+            "acd_answer_wait_seconds",
+            "Queue time of the answered calls, summed (ASA's numerator)",
+            labels=["queue"],
+        )
+        for queue_id, kpis in self._fold.totals().per_queue.items():
+            label = [str(queue_id)]
+            offered.add_metric(label, kpis.offered)
+            answered.add_metric(label, kpis.answered)
+            within.add_metric(label, kpis.answered_within_sl)
+            abandoned.add_metric(label, kpis.abandoned)
+            wait.add_metric(label, kpis.answer_wait_seconds)
+        threshold = GaugeMetricFamily(
+            "acd_service_level_threshold_seconds",
+            "The queue's service-level threshold X (answered within X s)",
+            labels=["queue"],
+        )
+        target = GaugeMetricFamily(
+            "acd_service_level_target",
+            "The queue's service-level target, a share 0-1",
+            labels=["queue"],
+        )
+        for queue_id, seconds, share in sorted(self._targets()):
+            threshold.add_metric([str(queue_id)], seconds)
+            target.add_metric([str(queue_id)], share)
+        return [offered, answered, within, abandoned, wait, threshold, target]
+
+    def describe(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
+        return []
+
+
 class _Gauges(Collector):
-    def __init__(self, gauges: Callable[[], Iterable[GaugeMetricFamily]]) -> None:
+    def __init__(self, gauges: Callable[[], Iterable[Metric]]) -> None:
         self._gauges = gauges
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> Iterable[Metric]:
         return self._gauges()
 
-    def describe(self) -> Iterable[GaugeMetricFamily]:
+    def describe(self) -> Iterable[Metric]:
         return []
 
 
 _QUEUED = frozenset({CallState.QUEUED, CallState.CALLBACK_QUEUED})
+
+
+def media_timing(pacer: Pacer) -> Callable[[], Iterable[Metric]]:
+    """The media's lateness histograms, read from ``pacer``'s meters at each scrape."""
+
+    def collect() -> Iterable[Metric]:
+        paced = pacer.statistics()
+        return [
+            _lateness(
+                "acd_rtp_paced_lateness_seconds",
+                "Lateness of each RTP frame we paced (prompts, music on hold) against its due time",
+                LatenessStatistics(
+                    frames=paced.frames,
+                    late_frames=paced.late_frames,
+                    total_lateness=paced.mean_lateness * paced.frames,
+                    max_lateness=paced.max_lateness,
+                    histogram=paced.histogram,
+                ),
+            ),
+            _lateness(
+                "acd_rtp_relayed_lateness_seconds",
+                "Lateness of each relayed RTP packet's arrival against its timestamp",
+                pacer.relayed_statistics(),
+            ),
+        ]
+
+    return collect
+
+
+def _lateness(name: str, documentation: str, stats: LatenessStatistics) -> HistogramMetricFamily:
+    buckets: list[tuple[str, float]] = []
+    for bound in RTP_LATENESS_BUCKETS_MS:
+        buckets.append((f"{bound / 1000:g}", float(sum(stats.histogram[:bound]))))
+    buckets.append(("+Inf", float(stats.frames)))
+    return HistogramMetricFamily(
+        name, documentation, buckets=buckets, sum_value=stats.total_lateness
+    )
 
 
 def _state(state: CallState | AgentState | object | None) -> str:
@@ -283,12 +421,17 @@ def agent_state_label(status: AgentStatus, state: AgentState) -> str:
 
 def live_gauges(
     engine: Engine,
+    agent_ids: Callable[[], Iterable[AgentId]],
     members: Callable[[], dict[QueueId, list[AgentId]]],
     ewt: Callable[[QueueId], float | None],
     connections: Callable[[], int],
     now: Callable[[], float],
 ) -> Callable[[], Iterable[GaugeMetricFamily]]:
-    """The gauges Prometheus reads: queue sizes, oldest wait, EWT, agents, WebSockets."""
+    """The gauges Prometheus reads: queue sizes, oldest wait, EWT, agents, WebSockets.
+
+    ``acd_agents`` counts an agent in every queue they serve; ``acd_centre_agents``
+    counts each agent of the centre once, queues or not.
+    """
 
     def collect() -> Iterable[GaugeMetricFamily]:
         waiting = GaugeMetricFamily("acd_calls_waiting", "Calls waiting in queue", labels=["queue"])
@@ -320,8 +463,18 @@ def live_gauges(
                     counts[agent_state_label(view.status, view.state)] += 1
             for state, n in counts.items():
                 agents.add_metric([queue_id, state], n)
+        centre = GaugeMetricFamily(
+            "acd_centre_agents", "Agents of the centre by state, each once", labels=["state"]
+        )
+        everyone = dict.fromkeys(AGENT_STATES, 0)
+        for agent_id in agent_ids():
+            view = engine.agent(agent_id)
+            if view is not None:
+                everyone[agent_state_label(view.status, view.state)] += 1
+        for state, n in everyone.items():
+            centre.add_metric([state], n)
         ws = GaugeMetricFamily("acd_websocket_connections", "Connected CTI WebSockets")
         ws.add_metric([], connections())
-        return [waiting, oldest, ewt_g, agents, ws]
+        return [waiting, oldest, ewt_g, agents, centre, ws]
 
     return collect

@@ -357,6 +357,25 @@ class CasePatch(Body):
     notes: Text | None = None
 
 
+class VoicemailPublic(BaseModel):
+    """A message a caller left in the IVR; its audio is at ``/v1/voicemails/{id}/audio``."""
+
+    id: int
+    mailbox: str
+    call_id: str
+    ani: str = Field(description="the caller's number, as their phone sent it")
+    dnis: str
+    language: str | None
+    data: dict[str, str] = Field(description="what the IVR collected before the message")
+    seconds: float = Field(description="the recording's length")
+    created_at: float
+    heard_at: float | None = Field(description="when first marked heard; null: not heard")
+
+
+class VoicemailPatch(Body):
+    heard: bool
+
+
 class ErrorBody(BaseModel):
     """Every error: a stable ``error_id`` to branch on, a sentence, the state when it explains."""
 

@@ -15,6 +15,7 @@ from types import FrameType
 
 import uvicorn
 
+from api import logs
 from api.app import create_app
 from api.server import Server
 from api.settings import Settings
@@ -55,7 +56,16 @@ def _server_of(app: object) -> Server | None:
 
 
 def serve(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    installed = logs.configure(
+        settings.log_format, settings.log_level, audit_path=settings.audit_log
+    )
+    try:
+        _run(settings)
+    finally:
+        installed.close()
+
+
+def _run(settings: Settings) -> None:
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -65,7 +75,8 @@ def serve(settings: Settings) -> None:
         http="httptools",
         ws="websockets-sansio",
         lifespan="on",
-        log_level="info",
+        log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's records go through ours (api.logs), in the same format
         access_log=False,
         ws_max_size=64 * 1024,
         ws_per_message_deflate=False,  # small JSON frames: compression costs more CPU than it saves

@@ -27,7 +27,9 @@ from acd.commands import (
     AgentConfigured,
     AgentDeviceLost,
     AgentDeviceRestored,
+    AgentHungUp,
     CallArrived,
+    CallTransferred,
     Command,
     DisasterModeChanged,
     QueueConfigured,
@@ -38,12 +40,14 @@ from acd.events import CallStateChanged, ReservationStateChanged
 from acd.ids import AgentId, CallId, CustomerId, QueueId
 from acd.kpis import KpiFold
 from acd.states import CallState
+from api import audit
 from api.auth import Tokens
+from api.call_log import CallLog
 from api.heap import Heap, Tended
-from api.metrics import Metrics, live_gauges
+from api.metrics import KpiCounters, Metrics, live_gauges, media_timing
 from api.schemas import AgentBody, CustomerBody, QueueBody, dump
 from api.settings import Settings
-from api.store import directory, migrate
+from api.store import directory, migrate, voicemails
 from api.store.contacts import LiveLeg
 from api.store.database import Database
 from api.store.journal import EventJournal
@@ -55,11 +59,21 @@ from cti.runtime import Applied, Guard, Runtime
 from cti.screenpop import ScreenPops
 from cti.softphone import BadCommand
 from cti.wire import iso
-from ivr.calls import CallEnded, CallOnHold, Calls, QueueEntry
+from ivr.agent_phones import PhoneUnanswered
+from ivr.calls import (
+    CallEnded,
+    CallKept,
+    CallOnHold,
+    CallRequeued,
+    Calls,
+    QueueEntry,
+    TransferRefused,
+)
 from ivr.flow_config import load_flow
 from ivr.registrations import PhoneNotice, PhoneRegistered, Registrations
 from ivr.sip.accounts import SipAccount, SipAccounts, ha1_by_name
 from ivr.sip.digest import Algorithm, hashed_secrets
+from ivr.site_calls import OverflowMode
 from ivr.switchboard import Switchboard
 
 log = logging.getLogger("acd.server")
@@ -111,6 +125,9 @@ class Server:
         # reads under load must never starve the writer into the spool.
         # It invalidates a connection that fails a write, so no ping before each batch.
         self.journal_database = Database(settings.database_url, pool_size=1, pre_ping=False)
+        # Reports read much more than any other request: they get their own small pool
+        # and a longer statement timeout, so they never hold up the rest of the API.
+        self.report_database = Database(settings.database_url, pool_size=1, command_timeout=120.0)
         self.metrics = Metrics()
         self.visibility = Visibility()
         self.pops = ScreenPops()
@@ -126,6 +143,7 @@ class Server:
         self.agents: dict[AgentId, AgentBody] = {}
         self.disaster: dict[str, Any] = {"active": False, "site": None}
         self.today = Today(lambda: {q: b.sl_seconds for q, b in self.queues.items()})
+        self.kpi_counters = KpiCounters(self._sl_seconds_of, self._service_level_targets)
         self.engine = Engine()
         self.runtime = Runtime(self.engine, [])
         self.hub: Hub = Hub(self.visibility, self.pops.for_offer)
@@ -150,6 +168,8 @@ class Server:
         stack.push_async_callback(self.database.close)
         await self.journal_database.open()
         stack.push_async_callback(self.journal_database.close)
+        await self.report_database.open()
+        stack.push_async_callback(self.report_database.close)
         last_seq = await self.journal.recover()
         if last_seq:
             self.engine.continue_sequence(last_seq)
@@ -167,18 +187,21 @@ class Server:
                 self.hub.preload(await self.journal.recent_events(self.settings.replay_events))
             except Exception as error:  # the database is down: the spool carried the start
                 log.warning("no replay of events from before the start: %s", error)
-        for sink in (_JournalSink(self.journal), self.metrics, self.today):
+        sinks = (_JournalSink(self.journal), self.metrics, self.today, self.kpi_counters, CallLog())
+        for sink in sinks:
             self.runtime.add_sink(sink)
         await self._restore()
         self.metrics.watch(
             live_gauges(
                 self.engine,
+                self.agents.keys,
                 self._members,
                 self._ewt,
                 lambda: self.hub.connections,
                 self.runtime.clock.now,
             )
         )
+        self.metrics.registry.register(self.kpi_counters)
         heap = Heap(refresh_seconds=self.settings.heap_refresh_seconds)
         heap.install()  # the configuration is long-lived: keep the collector off it
         group = asyncio.TaskGroup()
@@ -190,9 +213,11 @@ class Server:
         if self.settings.sip_port is not None:
             self.switchboard = self._switchboard()
             self.runtime.add_sink(_SipSink(self.switchboard.calls))
+            self.metrics.watch(media_timing(self.switchboard.calls.pacer))
             sip_side.append(group.create_task(self.switchboard.run(), name="SIP switchboard"))
             sip_side.append(group.create_task(self._phones_to_engine(), name="SIP phones"))
             sip_side.append(group.create_task(self._calls_to_engine(), name="SIP calls"))
+            sip_side.append(group.create_task(self._messages_to_store(), name="voicemail"))
             await self.switchboard.started.wait()
 
         async def stop() -> None:
@@ -231,9 +256,20 @@ class Server:
             queues=lambda: self.queues.keys(),
             new_call_id=self.new_call_id,
             flow=None if flow_path is None else load_flow(flow_path),
+            voicemail_dir=self.settings.voicemail_directory(),
+            find_agent=self._agent_named,
+            overflow=OverflowMode(self.settings.sip_overflow),
+            on_refused=audit.register_refused,
             callback_uri=self.settings.sip_callback_uri,
             callback_ring_seconds=self.settings.sip_callback_ring_seconds,
         )
+
+    def _agent_named(self, name: str) -> AgentId | None:
+        """An agent by id, else by SIP username: the target of a REFER."""
+        if AgentId(name) in self.agents:
+            return AgentId(name)
+        account = self.sip_accounts.by_username(name)
+        return None if account is None else account.agent_id
 
     async def _phones_to_engine(self) -> None:
         """An agent's phone registered or went away: their device, for the core."""
@@ -247,8 +283,19 @@ class Server:
             try:
                 await self.execute(command)
             except CommandRejected as refused:  # not in a state it applies to (on a call...)
-                log.debug("%s for %s: %s", type(command).__name__, notice.agent_id, refused)
-            log.info("agent %s's phone: %s", notice.agent_id, type(notice).__name__)
+                log.debug(
+                    "%s for %s: %s",
+                    type(command).__name__,
+                    notice.agent_id,
+                    refused,
+                    extra={"agent_id": notice.agent_id},
+                )
+            log.info(
+                "agent %s's phone: %s",
+                notice.agent_id,
+                type(notice).__name__,
+                extra={"agent_id": notice.agent_id},
+            )
 
     async def _calls_to_engine(self) -> None:
         """What the SIP calls report, for the core: callers queued, offers answered, hang-ups."""
@@ -259,12 +306,96 @@ class Server:
             try:
                 if isinstance(notice, QueueEntry):
                     await self._sip_call_arrived(notice)
+                elif isinstance(notice, PhoneUnanswered):
+                    await self._phone_unanswered(notice)
                 else:
                     await self.execute(notice)
             except CommandRejected as refused:  # the core moved on (the offer expired...)
-                log.info("%s refused by the core: %s", type(notice).__name__, refused)
+                log.info(
+                    "%s refused by the core: %s",
+                    type(notice).__name__,
+                    refused,
+                    extra={"call_id": getattr(notice, "call_id", None)},
+                )
                 if isinstance(notice, QueueEntry) and notice.callback_number is None:
                     calls.act(CallEnded(call_id=notice.call_id))
+                elif isinstance(notice, CallTransferred):  # asked by REFER: the phone is told
+                    calls.act(TransferRefused(call_id=notice.call_id, error_id=refused.error_id))
+
+    async def _messages_to_store(self) -> None:
+        """Messages callers left in the IVR, filed in the store (retried while it is down).
+
+        The file is complete on disk before the notice comes; filing is
+        idempotent on its path, so a retry after a lost commit files it once.
+        A message the database refuses while it answers is logged and left
+        as a file only (a retry would be refused the same way).
+        """
+        assert self.switchboard is not None
+        messages = self.switchboard.calls.messages
+        assert messages is not None
+        while True:
+            left = await messages.left.get()
+            row = {
+                "mailbox": left.mailbox,
+                "call_id": left.call_id,
+                "ani": left.ani,
+                "dnis": left.dnis,
+                "language": left.language,
+                "data": dict(left.data),
+                "path": left.path,
+                "seconds": round(left.seconds, 3),
+            }
+            filed = None
+            while filed is None:
+                try:
+                    filed = await voicemails.file_message(self.database, row, at=left.at)
+                except Exception as error:
+                    if await self.database.ping():  # not an outage: retrying would not help
+                        log.error(
+                            "message %s could not be filed: %s",
+                            left.path,
+                            error,
+                            extra={"call_id": left.call_id},
+                        )
+                        break
+                    log.warning(
+                        "message %s not filed yet: %s",
+                        left.path,
+                        error,
+                        extra={"call_id": left.call_id},
+                    )
+                    await asyncio.sleep(1.0)
+            if filed is None:
+                continue
+            self.hub.notify_staff(
+                {
+                    "seq": None,
+                    "type": "voicemail.left",
+                    "at": iso(left.at),
+                    "data": {k: v for k, v in filed.items() if k != "path"},
+                }
+            )
+
+    async def _phone_unanswered(self, notice: PhoneUnanswered) -> None:
+        """Accepted on the desktop, but the agent's phone never took the call: back to the queue.
+
+        The core is connected already (the desktop's accept), so this is no
+        rejected offer: the caller is sent back to the queue they were in, as
+        a blind transfer would (a fresh wait; the agent's leg ends), rather
+        than left on music on hold with nobody on the line. Should the queue
+        refuse them (full), the call ends: better a clear end than endless music.
+        """
+        view = self.engine.call(notice.call_id)
+        if view is None or view.agent_id != notice.agent_id:
+            return  # the call moved on meanwhile (hung up, transferred)
+        note = "the agent's phone did not answer"
+        try:
+            await self.execute(
+                CallTransferred(call_id=notice.call_id, queue_id=view.queue_id, note=note)
+            )
+        except CommandRejected as refused:
+            log.warning("call %s could not go back to its queue: %s", notice.call_id, refused)
+            await self.execute(AgentHungUp(call_id=notice.call_id))
 
     async def _sip_call_arrived(self, entry: QueueEntry) -> None:
         """A SIP caller enters a queue (or books a callback in the IVR): ``CallArrived``
@@ -520,6 +651,13 @@ class Server:
                 out.setdefault(QueueId(queue), []).append(AgentId(agent.id))
         return out
 
+    def _sl_seconds_of(self, queue_id: QueueId) -> float | None:
+        body = self.queues.get(queue_id)
+        return None if body is None else body.sl_seconds
+
+    def _service_level_targets(self) -> list[tuple[QueueId, float, float]]:
+        return [(q, b.sl_seconds, b.sl_target) for q, b in self.queues.items()]
+
     def _ewt(self, queue_id: QueueId) -> float | None:
         return self.engine.queue_estimate(queue_id)
 
@@ -565,12 +703,25 @@ def _put_back(leg: LiveLeg, number: str, enqueued_at: float) -> Callable[[Engine
 
 
 class _SipSink:
-    """Hands the SIP calls the core's actions and the end of each call, in order, at once."""
+    """Hands the SIP calls the core's actions and the end of each call, in order, at once.
+
+    A call entering a queue goes first, before the step's actions: a new call
+    kept (``CallKept``: a caller still ringing is answered before any offer
+    rings a phone for them) or a talking call sent back by a blind transfer
+    (``CallRequeued``: the transferring agent's phone is let go before the
+    next agent's rings).
+    """
 
     def __init__(self, calls: Calls) -> None:
         self._calls = calls
 
     def accept(self, step: Step, notes: Sequence[CallOpened]) -> None:
+        for event in step.events:
+            if isinstance(event, CallStateChanged) and event.to_state is CallState.QUEUED:
+                if event.from_state is CallState.ARRIVED:
+                    self._calls.act(CallKept(call_id=event.call_id))
+                elif event.from_state in (CallState.CONNECTED, CallState.HELD):
+                    self._calls.act(CallRequeued(call_id=event.call_id))
         for action in step.actions:
             self._calls.act(action)
         for event in step.events:

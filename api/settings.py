@@ -11,9 +11,14 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from api.logs import LogFormat
 
 
 class Settings(BaseSettings):
@@ -42,7 +47,48 @@ class Settings(BaseSettings):
     # "sip:{number}@10.0.0.5:5060"); unset, the Contact of the SIP caller who asked.
     sip_callback_uri: str | None = Field(default=None, pattern=r"^sips?:.*\{number\}")
     sip_callback_ring_seconds: float = Field(default=30.0, gt=0)  # then the customer is "no_answer"
+    # Overflow to another site over SIP: "bridge" (we call the site and relay) or "redirect"
+    # (302 to the site for a caller who dialled a queue and is not answered yet; else bridge).
+    sip_overflow: Literal["bridge", "redirect"] = "bridge"
     ws_queue: int = 2_000  # messages buffered per desktop before it is cut off as lagging
+    voicemail_dir: Path | None = None  # callers' messages (WAV); None: see voicemail_directory()
+    log_format: LogFormat = LogFormat.JSON  # one JSON object a line; "text" for a terminal
+    log_level: str = "INFO"
+    audit_log: Path | None = None  # also append the audit records (JSON lines) to this file
+
+    def voicemail_directory(self) -> Path:
+        """Where messages are recorded: ``voicemail_dir``, else ``voicemail/`` beside the
+        SQLite file, else ``./var/voicemail`` (PostgreSQL has no directory of ours)."""
+        if self.voicemail_dir is not None:
+            return self.voicemail_dir
+        url = make_url(self.database_url)
+        database = url.database
+        if url.get_backend_name() == "sqlite" and database and database != ":memory:":
+            return Path(database).parent / "voicemail"
+        return Path("./var/voicemail")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value.upper()
+
+    # Reports (docs/KPIS.md): intervals on this zone's clock; an abandon after less
+    # waiting than this is a short abandon; a resolved call is a first-call
+    # resolution if the caller does not call again within the window.
+    report_timezone: str = "UTC"
+    short_abandon_seconds: float = Field(default=20.0, ge=0)
+    fcr_window_hours: float = Field(default=72.0, ge=0)
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"no time zone {value!r} (an IANA name: UTC, Europe/Paris)") from None
+        return value
 
     def signing_key(self) -> str:
         """The HS256 key: from the environment, else the key file (created on first use)."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from acd.engine import Engine
 from acd.ids import AgentId
+from api import audit
 from api.auth import Principal, Role
 from api.server import Server, Unavailable
 from cti import softphone
@@ -19,6 +20,7 @@ async def run(
     name: str,
     args: Any,
     command_id: str | None = None,
+    channel: audit.Channel = audit.Channel.REST,
 ) -> dict[str, Any]:
     """Apply the named command as ``principal``; a repeated ``command_id`` gets the first reply."""
 
@@ -57,6 +59,8 @@ async def run(
                 assert built.call_id is not None
                 server.pops.undo_transfer(built.call_id)
             raise
+        if principal.privileged:
+            audit.acted_for(principal, name, built.agent_id, built.call_id, channel=channel.value)
         return {
             "seq": applied.seq,
             "events": [

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from acd.errors import CommandRejected
-from api import softphone
+from api import audit, softphone
 from api.auth import BadToken, Principal
 from api.server import Server, Unavailable
 from cti.hub import Lagging, Subscription, serialize
@@ -49,7 +49,12 @@ async def cti_socket(websocket: WebSocket) -> None:
     token = _token(websocket)
     try:
         principal = server.tokens.decode(token or "")
-    except BadToken:
+    except BadToken as error:
+        client = websocket.client
+        source = "-" if client is None else f"{client.host}:{client.port}"
+        audit.auth_failed(
+            audit.Channel.WS, source, "no token" if not token else str(error), path="/v1/ws"
+        )
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="a valid bearer token is required")
         return
     resume_raw = websocket.query_params.get("resume_from")
@@ -130,7 +135,9 @@ async def _serve_commands(
             name = frame.get("command")
             if not isinstance(name, str):
                 raise BadCommand("a command needs a 'command' name")
-            result = await softphone.run(server, principal, name, frame.get("args"), reply_to)
+            result = await softphone.run(
+                server, principal, name, frame.get("args"), reply_to, audit.Channel.WS
+            )
             await send({"reply_to": reply_to, "ok": True, "result": result})
         except (BadCommand, CommandRejected, Unavailable) as error:
             await send({"reply_to": reply_to, "ok": False, "error": _error(error)})

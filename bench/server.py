@@ -32,8 +32,6 @@ import json
 import os
 import random
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,14 +47,23 @@ import httpx
 import sqlalchemy as sa
 import websockets
 import yaml
+from harness import (
+    SECRET,
+    cpu_of,
+    free_port,
+    histogram,
+    log_warnings,
+    machine,
+    start_server,
+    stop_process,
+    wait_ready,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.auth import Role, issue
 
-SECRET = "bench-secret-key-that-is-long-enough-for-hs256"
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
-PYTHON = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python"
 TARGET_P99_MS = 50.0
 LANES = 128  # POSTs in flight at most, one connection each
 GRACE_SECONDS = 10.0  # after the last reply, how long missing offers are waited for
@@ -110,75 +117,8 @@ async def count_events(url: str) -> int:
         await engine.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(tmp: Path, url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ACD_JWT_SECRET": SECRET, "ACD_SPOOL_PATH": str(tmp / "acd.spool")}
-    env["ACD_DRAIN_SECONDS"] = "2"
-    command = [str(PYTHON), "-m", "acd.cli", "serve", "--config", str(tmp / "centre.yaml")]
-    command += ["--port", str(port), "--database-url", url]
-    with open(tmp / "server.log", "wb") as log:
-        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)  # it drains (no call is left), then stops
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
-async def wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    async with httpx.AsyncClient(base_url=base) as client:
-        for _ in range(1200):
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited ({process.returncode}):\n{log.read_text()}")
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError(f"the server was not ready within 60 s:\n{log.read_text()}")
-
-
-def log_warnings(log: Path) -> dict[str, int]:
-    """The server's warnings and errors, counted by the start of their message."""
-    found: Counter[str] = Counter()
-    for line in log.read_text(errors="replace").splitlines():
-        parts = line.split(maxsplit=4)
-        if len(parts) == 5 and parts[2] in ("WARNING", "ERROR", "CRITICAL"):
-            found[f"{parts[2]} {parts[3]}: {parts[4].split(':')[0][:60]}"] += 1
-    return dict(found)
-
-
-def cpu_of(pid: int) -> float:
-    """User plus system CPU seconds of a process, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine() -> tuple[float, float]:
-    """Busy and total CPU seconds of the whole machine (all cores), from /proc/stat."""
-    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # in ticks: only the ratio is used
-
-
 def offer_histogram(text: str) -> dict[float, float]:
-    """Cumulative counts of ``acd_offer_publish_seconds`` by upper bound, from a scrape."""
-    out: dict[float, float] = {}
-    for line in text.splitlines():
-        if line.startswith("acd_offer_publish_seconds_bucket{"):
-            bound = line.split('le="', 1)[1].split('"', 1)[0]
-            out[float(bound)] = float(line.rsplit(" ", 1)[1])
-    return out
+    return histogram(text, "acd_offer_publish_seconds")
 
 
 def server_view(before: dict[float, float], after: dict[float, float]) -> dict[str, Any]:
@@ -561,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tally, window = runner(run(plan, url, base, process.pid))
             finally:
                 warnings = log_warnings(tmp / "server.log")  # before its stop's own warnings
-                stop_server(process)
+                stop_process(process, signal.SIGTERM)  # it drains, then stops
     except KeyboardInterrupt:
         return 130
     finally:

@@ -260,3 +260,10 @@ class Hub:
         text = serialize(message)
         for sub in self._subscribers:
             sub.offer(text)
+
+    def notify_staff(self, message: dict[str, Any]) -> None:
+        """A notice for supervisors and admins only, outside the sequence (a voicemail left)."""
+        text = serialize(message)
+        for sub in self._subscribers:
+            if sub.audience.agent_id is None:
+                sub.offer(text)

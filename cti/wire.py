@@ -12,9 +12,13 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from acd.events import AgentStateChanged, CallStateChanged, Event, ReservationStateChanged
+from acd.ids import AgentId, CallId, QueueId, ReservationId
+from acd.states import AgentState, AgentStatus, CallState, Outcome, ReservationState
+
+E = TypeVar("E", bound=Enum)
 
 EVENT_TYPES: dict[type, str] = {
     CallStateChanged: "call.state_changed",
@@ -107,3 +111,53 @@ def view_data(view: Any) -> dict[str, Any] | None:
     if names is None:
         names = _VIEW_FIELDS[kind] = tuple(f.name for f in dataclasses.fields(view))
     return {name: _plain(getattr(view, name)) for name in names}
+
+
+def stored_event(seq: int, type_: str, at: float, data: dict[str, Any]) -> Event:
+    """The core's event back from a row of the event log (``event_data``'s inverse).
+
+    Fields a row lacks (written before the field existed) take their defaults.
+    """
+
+    def enum(kind: type[E], name: str) -> Any:
+        value = data.get(name)
+        return None if value is None else kind(value)
+
+    if type_ == "call.state_changed":
+        return CallStateChanged(
+            seq=seq,
+            at=at,
+            call_id=CallId(data["call_id"]),
+            queue_id=QueueId(data["queue_id"]),
+            from_state=enum(CallState, "from_state"),
+            to_state=CallState(data["to_state"]),
+            outcome=enum(Outcome, "outcome"),
+            agent_id=data.get("agent_id"),
+            reason=data.get("reason"),
+            customer_id=data.get("customer_id"),
+        )
+    if type_ == "agent.state_changed":
+        return AgentStateChanged(
+            seq=seq,
+            at=at,
+            agent_id=AgentId(data["agent_id"]),
+            from_status=enum(AgentStatus, "from_status"),
+            to_status=AgentStatus(data["to_status"]),
+            from_state=enum(AgentState, "from_state"),
+            to_state=AgentState(data["to_state"]),
+            reason=data.get("reason"),
+            call_id=data.get("call_id"),
+            disposition=data.get("disposition"),
+            resolved=data.get("resolved"),
+        )
+    if type_ == "reservation.state_changed":
+        return ReservationStateChanged(
+            seq=seq,
+            at=at,
+            reservation_id=ReservationId(data["reservation_id"]),
+            call_id=CallId(data["call_id"]),
+            agent_id=AgentId(data["agent_id"]),
+            from_state=enum(ReservationState, "from_state"),
+            to_state=ReservationState(data["to_state"]),
+        )
+    raise ValueError(f"no event type {type_!r}")

@@ -11,6 +11,12 @@ response, so one retracted before any is sent when the first arrives, and a
 2xx that crosses the CANCEL is acknowledged and then ended with a BYE
 (§9.1 allows the race). ``ConnectCall`` bridges it (``BRIDGED``); either BYE
 ends it. ``AGENT_TRANSITIONS`` is the machine; anything else raises.
+
+A leg rung with ``auto_answer`` is the second INVITE for an offer the agent
+accepted on the desktop while the first rang (``ivr.agent_phones``): the core
+is connected already, so its answer is bridged at once and its failure is no
+rejected offer. ``hold`` is the phone dialog's hold by desktop
+(``ivr.phone_hold``).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from types import MappingProxyType
 
 from acd.ids import AgentId, CallId
 from ivr.media import MediaLeg
+from ivr.phone_hold import PhoneHold
 from ivr.sdp import LocalSession
 from ivr.sip.dialogs import Dialog
 from ivr.sip.message import Request
@@ -78,12 +85,17 @@ class AgentLeg:
 
     __slots__ = (
         "agent_id",
+        "answer_by",
+        "auto_answer",
         "call_id",
         "destination",
         "dialog",
+        "hold",
         "invite",
         "key",
         "media",
+        "reinvite",
+        "ring_seconds",
         "session",
         "state",
     )
@@ -98,6 +110,9 @@ class AgentLeg:
         destination: Peer,
         media: MediaLeg,
         session: LocalSession,
+        ring_seconds: float,
+        auto_answer: bool = False,
+        answer_by: float | None = None,
     ) -> None:
         self.agent_id = agent_id
         self.call_id = call_id
@@ -106,7 +121,14 @@ class AgentLeg:
         self.destination = destination  # where the phone registered from (RFC 5626 §5.3 in spirit)
         self.media = media
         self.session = session
+        self.ring_seconds = (
+            ring_seconds  # how long the offer rang for: again after a desktop accept
+        )
+        self.auto_answer = auto_answer  # accepted on the desktop: the INVITE asks for auto-answer
+        self.answer_by = answer_by  # an auto-answer INVITE's own ring timeout (the core's is over)
         self.dialog: Dialog | None = None
+        self.hold = PhoneHold()
+        self.reinvite: Request | None = None  # our re-INVITE out, for the hold
         self.state = AgentLegState.INVITING
 
     def move(self, given: AgentInput) -> AgentLegState:

@@ -4,14 +4,17 @@ Theory of operation. A caller's leg is born when we answer their INVITE
 (``ANSWERED``: a dialog, a ``MediaLeg``, our SDP sent). With an IVR entry it
 runs a ``FlowRun`` (``IN_FLOW``) until the flow hands the call to a queue or
 hangs up; with a queue entry it goes straight to ``QUEUED``, where it hears
-music on hold and the core's announcements. A queued caller offered a
-callback who presses 1 goes to the flow's ``queue_callback`` node
-(``CALLBACK_MENU``), still in the queue; once they confirm a number the core
-has a callback task and the caller only hears the thanks (``CALLBACK_BOOKED``).
-``ConnectCall`` bridges it to the agent's leg (``BRIDGED``), from the queue or
-the callback menu (or after the booking, if an agent answered before the core
-heard of it). It ends once (``ENDED``): the caller's BYE,
-our BYE, or a 2xx never acknowledged. ``CALLER_TRANSITIONS`` is the whole
+music on hold and the core's announcements. ``ConnectCall`` bridges it to
+the agent's leg (``BRIDGED``); a blind transfer sends it back (``QUEUED``).
+A queued caller offered a callback who presses 1 goes to the flow's
+``queue_callback`` node (``CALLBACK_MENU``), still in the queue; once they
+confirm a number the core has a callback task and the caller only hears the
+thanks (``CALLBACK_BOOKED``); an agent who answers meanwhile is bridged from
+either. In redirect mode a caller dialling a queue is handed to the core
+before we answer (``RINGING``: 180 sent) and answered once the core keeps it.
+A caller the core sends to another site is ``AWAY`` (``ivr.site_calls``
+carries it). It ends once (``ENDED``): the caller's BYE, our BYE, a 2xx never
+acknowledged, or our refusal of a ringing caller (302, 486). ``CALLER_TRANSITIONS`` is the whole
 machine; an input it does not list is a bug and raises.
 
 The record holds no I/O of its own: ``ivr.calls`` drives the media and the
@@ -34,12 +37,14 @@ from ivr.sip.transaction_outputs import Peer
 class CallerState(Enum):
     __hash__ = object.__hash__
 
+    RINGING = "ringing"  # handed to the core before we answer (redirect mode): 180 sent
     ANSWERED = "answered"  # our 2xx is out; what comes next is not chosen yet
     IN_FLOW = "in_flow"  # the IVR flow runs
     QUEUED = "queued"  # handed to the core: music on hold, announcements
     CALLBACK_MENU = "callback_menu"  # queued, and in the flow's callback node
     CALLBACK_BOOKED = "callback_booked"  # a callback is requested: thanks, then goodbye
     BRIDGED = "bridged"  # talking to an agent's phone
+    AWAY = "away"  # sent to another site: the core is done with it (ivr.site_calls)
     ENDED = "ended"
 
 
@@ -48,7 +53,10 @@ class CallerInput(Enum):
 
     FLOW_STARTED = "flow_started"
     QUEUE_ENTERED = "queue_entered"
+    PICKED_UP = "picked_up"  # a ringing caller the core kept is answered
     CONNECTED = "connected"
+    REQUEUED = "requeued"  # a blind transfer sent them back to a queue
+    SENT_AWAY = "sent_away"
     CALLBACK_CHOSEN = "callback_chosen"  # pressed 1 when offered a callback
     CALLBACK_REQUESTED = "callback_requested"  # confirmed the number in the callback menu
     ENDED = "ended"
@@ -60,10 +68,14 @@ CALLER_TRANSITIONS: Mapping[tuple[CallerState, CallerInput], CallerState] = Mapp
         (S.ANSWERED, In.FLOW_STARTED): S.IN_FLOW,
         (S.ANSWERED, In.QUEUE_ENTERED): S.QUEUED,
         (S.IN_FLOW, In.QUEUE_ENTERED): S.QUEUED,
+        (S.RINGING, In.PICKED_UP): S.QUEUED,
         (S.QUEUED, In.CONNECTED): S.BRIDGED,
+        (S.BRIDGED, In.REQUEUED): S.QUEUED,
+        (S.QUEUED, In.SENT_AWAY): S.AWAY,
         (S.QUEUED, In.CALLBACK_CHOSEN): S.CALLBACK_MENU,
         (S.CALLBACK_MENU, In.QUEUE_ENTERED): S.QUEUED,  # the menu fell back to a queue node
         (S.CALLBACK_MENU, In.CONNECTED): S.BRIDGED,
+        (S.CALLBACK_MENU, In.SENT_AWAY): S.AWAY,  # overflowed while in the menu
         (S.CALLBACK_MENU, In.CALLBACK_REQUESTED): S.CALLBACK_BOOKED,
         (S.CALLBACK_BOOKED, In.CONNECTED): S.BRIDGED,  # an agent answered before the request
         **{(state, In.ENDED): S.ENDED for state in CallerState if state is not S.ENDED},
@@ -103,6 +115,7 @@ class CallerLeg:
         ani: str,
         dnis: str,
         language: Language,
+        state: CallerState = CallerState.ANSWERED,
     ) -> None:
         self.call_id = call_id
         self.dialog = dialog
@@ -111,7 +124,7 @@ class CallerLeg:
         self.ani = ani
         self.dnis = dnis
         self.language = language
-        self.state = CallerState.ANSWERED
+        self.state = state  # RINGING only for a caller handed to the core before answering
         self.flow: FlowRun | None = None
         self.in_core = False  # CallArrived sent: the core owns the call's fate
         self.callback_offered = False  # the last announcement offered a callback

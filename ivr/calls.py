@@ -5,26 +5,53 @@ is a call, inside the ``Switchboard`` that owns the transport and the
 transaction layer. It never decides routing: it turns SIP into the core's
 inputs (``notices``: a ``QueueEntry`` for a caller a flow or a dialled queue
 hands over, then ``OfferAccepted``, ``OfferRejected``, ``CallerHungUp``,
-``AgentHungUp``, ``AgentDeviceLost``) and the core's actions into SIP and
-media (``act``: ``OfferCall`` rings a phone and ``RetractOffer`` cancels it,
-both through ``ivr.agent_phones``,
-``ConnectCall`` bridges, ``PlayAnnouncement`` speaks, and a ``CallEnded``
-hangs up whatever leg is left).
+``AgentHungUp``, ``AgentDeviceLost``, and ``CallTransferred`` for a REFER)
+and the core's actions into SIP and media (``act``: ``OfferCall`` rings a
+phone and ``RetractOffer`` cancels it, both through ``ivr.agent_phones``,
+``ConnectCall`` bridges, ``PlayAnnouncement`` speaks, ``TransferToSite``
+calls the other site and bridges the caller to it (``ivr.site_calls``), and
+a ``CallEnded`` hangs up whatever leg is left).
 
 Two ways in, one order. What arrives from the network is handled at once
 (``request``, ``response``, ``ack``: plain functions of the message and the
 time); what needs a socket bound first (a ``MediaLeg`` for an answer or an
 offer) and every core action goes through one job queue served in order by
 ``run``, so an offer is never retracted before it was sent. Timers are data:
-the dialogs' 2xx retransmissions (RFC 3261 §13.3.1.4) and the flows'
-deadlines come out of ``next_deadline``, and the switchboard calls
-``advance(now)``.
+the dialogs' 2xx retransmissions (RFC 3261 §13.3.1.4), the flows' deadlines
+and the sites' answer deadlines come out of ``next_deadline``, and the
+switchboard calls ``advance(now)``.
 
 Entries (RFC 3261 §8.2.2.1 picks by Request-URI): the user part of the
 Request-URI is the dialled number; a flow entry point runs the IVR flow, a
 queue id goes straight to that queue, anything else is 404. An offer we
 cannot answer is 488 (RFC 3264 §6), an INVITE without an offer too (we do not
 offer in the 2xx: not done).
+
+Voicemail (``ivr.messages``): the flow's ``StartRecording`` records the
+caller's leg to a file under the voicemail directory until ``#``, the
+node's limit or the caller's hang-up, whichever is first; the file goes back
+to the flow (``recording_finished``), whose ``KeepMessage`` becomes a
+``MessageLeft`` for the server to file, even when the caller has gone.
+Without a directory a voicemail node hangs up.
+
+Transfers. A blind transfer, from the desktop or by the phone's REFER
+(``ivr.referrals``: 202, then NOTIFYs with ``message/sipfrag``), reaches the
+core as ``CallTransferred``; when the core sends the call back to a queue
+the server's sink hands us ``CallRequeued`` before the step's actions: the
+REFER's last NOTIFY goes out, the transferring phone gets a BYE, the caller
+hears music on hold until the next phone answers. With
+``OverflowMode.REDIRECT`` a caller dialling a queue is handed to the core
+before we answer (180 Ringing): the core's first word decides between
+``302`` to the site (``TransferToSite``), ``486`` (``RejectCall``) and our
+200 (``CallKept``, or any other action about the call). Callers already
+answered (through the IVR, or overflowing later on a wait rule) are bridged
+to the site in either mode.
+
+The desktop drives the agent's phone (``ivr.agent_phones``): an offer
+accepted on the desktop while the phone rings (``ConnectCall`` for a ringing
+leg) re-rings it asking for auto-answer, and its answer is bridged at once
+(``_phone_answered``); a hold or retrieve from the desktop (``CallOnHold``)
+re-INVITEs the phone (``ivr.phone_hold``), unless the phone made it.
 
 Callbacks: a queued caller whose last announcement offered a callback and
 who presses 1 runs the flow's ``queue_callback`` node while still queued
@@ -33,13 +60,12 @@ for the core, and they hear the goodbye without a ``CallerHungUp``. From the
 IVR menu, ``RequestCallback`` is a ``QueueEntry`` with ``callback_number``.
 Calling the customer back is ``ivr.calling_back``.
 
-Not done: voicemail recording from the flow (the caller hears the flow's
-goodbye and is hung up), transfers to another site (the caller is
-hung up), a caller's re-INVITE (answered 488, the call continues; the agent
-phone's re-INVITE is hold and retrieve, RFC 3264 §8.4), auto-answer of a
-phone whose agent accepted on the desktop (the INVITE is cancelled; the
-caller stays on music on hold). Calls still up when the server stops are
-hung up (BYE) before the transport closes.
+Not done: a caller's re-INVITE (answered 488, the call continues; the
+agent phone's re-INVITE is hold and retrieve, RFC 3264 §8.4), a REFER to a
+URI outside the centre (403), consultations and attended transfer over SIP
+(``Replaces``; a consultation's offer rings no phone). Calls still up when
+the server stops are hung up (BYE) before the transport closes, calls
+bridged to another site included.
 """
 
 from __future__ import annotations
@@ -49,6 +75,7 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from acd.actions import (
     Action,
@@ -68,30 +95,58 @@ from acd.commands import (
     CallerHungUp,
     CallHeld,
     CallRetrieved,
+    CallTransferred,
     OfferAccepted,
     OfferRejected,
 )
 from acd.ids import AgentId, CallId, Language, QueueId, Skill
 from ivr.agent_legs import AgentInput, AgentLeg, AgentLegState
-from ivr.agent_phones import AgentPhones
+from ivr.agent_phones import AgentPhones, PhoneUnanswered
 from ivr.announcements import prompts_for
 from ivr.caller_legs import CallerInput, CallerLeg, CallerState
-from ivr.calling_back import CallingBack
+from ivr.calling_back import DEFAULT_RING_SECONDS, CallingBack
 from ivr.flow_config import Flow
 from ivr.flows import (
     EnterQueue,
     FlowAction,
     FlowRun,
     Hangup,
+    KeepMessage,
     PlayPrompts,
     RequestCallback,
+    StartRecording,
     StopPlayback,
 )
-from ivr.media import Bridge, MediaLeg, Pacer, Playback, PlaybackResult, Player, PortPool
+from ivr.media import (
+    Bridge,
+    MediaLeg,
+    Pacer,
+    Playback,
+    PlaybackResult,
+    Player,
+    PortPool,
+    RecordingResult,
+)
 from ivr.media.leg import PlaybackEnd
-from ivr.outbound_legs import DEFAULT_RING_SECONDS, OutboundLegs, OutboundReport
+from ivr.messages import STOP_KEY, Messages
+from ivr.outbound_legs import OutboundLegs
+from ivr.referrals import (
+    Referral,
+    ReferralInput,
+    ReferRefused,
+    notify,
+    refer_target,
+    refusal_status,
+)
 from ivr.rtp.dtmf import KeyPressed
-from ivr.sdp import LocalSession, OfferNotAcceptable, SdpError, SessionDescription
+from ivr.sdp import (
+    AudioAgreement,
+    Direction,
+    LocalSession,
+    OfferNotAcceptable,
+    SdpError,
+    SessionDescription,
+)
 from ivr.sip.dialogs import (
     AnswerUnacknowledged,
     Dialog,
@@ -107,6 +162,7 @@ from ivr.sip.registrar import Binding
 from ivr.sip.transaction_outputs import Peer, RequestReceived, TransactionKey
 from ivr.sip.transactions import Output, TransactionLayer
 from ivr.sip.uri import SipUri
+from ivr.site_calls import OverflowMode, SiteCalls
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +206,8 @@ Notice = (
     | CallbackRequested
     | CallbackAnswered
     | CallbackFailed
+    | CallTransferred
+    | PhoneUnanswered
 )
 
 # The caller states in which their ``FlowRun`` runs: the IVR, and the callback menu
@@ -168,7 +226,29 @@ class CallOnHold:
     held: bool  # False: taken off hold, the caller and the agent are bridged again
 
 
-Job = Action | CallEnded | CallOnHold
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallRequeued:
+    """The core sent a talking call back to a queue (a blind transfer): its agent's leg goes."""
+
+    call_id: CallId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallKept:
+    """The core took a new call into a queue: a caller still ringing (redirect mode) is answered."""
+
+    call_id: CallId
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferRefused:
+    """The core refused the transfer a phone asked for by REFER."""
+
+    call_id: CallId
+    error_id: str
+
+
+Job = Action | CallEnded | CallOnHold | CallRequeued | CallKept | TransferRefused
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,6 +260,16 @@ class _Answer:
     dnis: str
     start_node: str | None  # the flow's, or None for a queue entry
     queue_id: QueueId | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Ringing:
+    """A caller handed to the core before we answer (redirect mode): what the 200 needs."""
+
+    caller: CallerLeg
+    received: RequestReceived
+    sdp: bytes  # our answer to their offer, sent with the 200
+    agreement: AudioAgreement
 
 
 class Calls:
@@ -199,9 +289,12 @@ class Calls:
         flow: Flow | None = None,
         ports: PortPool | None = None,
         player: Player | None = None,
+        voicemail_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
         callback_uri: str | None = None,
         callback_ring_seconds: float = DEFAULT_RING_SECONDS,
+        find_agent: Callable[[str], AgentId | None] = lambda _name: None,
+        overflow: OverflowMode = OverflowMode.BRIDGE,
     ) -> None:
         self.host = host
         self.port = 0  # set by the switchboard once the transport is bound
@@ -217,9 +310,11 @@ class Calls:
         self.pacer = Pacer()
         self.player = player or Player()
         self._clock = clock
+        # None: no directory for messages, and a voicemail node hangs up.
+        self.messages = None if voicemail_dir is None else Messages(voicemail_dir, clock=clock)
         self.dialogs = Dialogs(timers=transactions.timers)
         self.notices: asyncio.Queue[Notice] = asyncio.Queue()
-        self._held: set[CallId] = set()  # calls whose agent's phone has the caller on hold
+        self._held_by_core: set[CallId] = set()  # as the core last said (CallOnHold)
         self._jobs: asyncio.Queue[Job | _Answer] = asyncio.Queue()
         self._callers: dict[DialogId, CallerLeg] = {}
         self._caller_of: dict[CallId, CallerLeg] = {}
@@ -229,6 +324,7 @@ class Calls:
             dialogs=self.dialogs,
             send=self._send,
             report=self.notices.put_nowait,
+            answered=self._phone_answered,
             contact=lambda: self.contact,
             locate=locate,
             has_account=has_account,
@@ -237,29 +333,33 @@ class Calls:
             clock=clock,
         )
         self._pending: dict[TransactionKey, _Answer] = {}  # INVITEs waiting for their leg
-
-        def outbound(report: Callable[[OutboundReport], None]) -> OutboundLegs:
-            return OutboundLegs(
-                host=host,
-                transactions=transactions,
-                dialogs=self.dialogs,
-                send=self._send,
-                report=report,
-                contact=lambda: self.contact,
-                ports=self.ports,
-                pacer=self.pacer,
-                clock=clock,
-                ring_seconds=callback_ring_seconds,
-            )
-
+        self._find_agent = find_agent  # by agent id or SIP username, for REFER
+        self.overflow = overflow
+        self.outbound = OutboundLegs(
+            host=host,
+            transactions=transactions,
+            dialogs=self.dialogs,
+            send=self._send,
+            contact=lambda: self.contact,
+            ports=self.ports,
+            pacer=self.pacer,
+            clock=clock,
+        )
+        self.sites = SiteCalls(
+            legs=self.outbound, player=self.player, hang_up_caller=self._hang_up_caller, clock=clock
+        )
+        self._referrals: dict[CallId, Referral] = {}  # REFERs the core has not settled yet
+        self._unanswered: dict[CallId, _Ringing] = {}  # redirect mode: in the core, not answered
+        self._ringing_keys: dict[TransactionKey, CallId] = {}  # their INVITEs, for CANCEL
         self.calling_back = CallingBack(
-            outbound=outbound,
+            legs=self.outbound,
             phones=self.phones,
             player=self.player,
             report=self.notices.put_nowait,
             callback_uri=callback_uri,
+            ring_seconds=callback_ring_seconds,
+            clock=clock,
         )
-        self.outbound = self.calling_back.legs
 
     # == views ==========================================================================
 
@@ -292,14 +392,19 @@ class Calls:
                     try:
                         await self._serve(job)
                     except Exception:  # one bad call must not stop every other
-                        log.exception("could not carry out %s", job)
+                        call_id = getattr(job, "call_id", None)
+                        log.exception("could not carry out %s", job, extra={"call_id": call_id})
             finally:
                 self._close_all()
 
     async def _serve(self, job: Job | _Answer) -> None:
         if isinstance(job, _Answer):
             await self._answer(job)
-        elif isinstance(job, OfferCall):
+            return
+        ringing = self._unanswered.get(job.call_id)
+        if ringing is not None and self._settle_unanswered(ringing, job):
+            return
+        if isinstance(job, OfferCall):
             if job.callback_number is not None:  # ring only if we can dial the customer
                 waiting = self.calling_back.target(job.call_id, job.callback_number) is not None
             else:
@@ -311,13 +416,19 @@ class Calls:
         elif isinstance(job, ConnectCall) and job.callback_number is not None:
             await self.calling_back.connect(job, job.callback_number)
         elif isinstance(job, ConnectCall):
-            self._connect(job)
+            await self._connect(job)
         elif isinstance(job, PlayAnnouncement):
             self._announce(job)
         elif isinstance(job, CallOnHold):
             self._follow_hold(job)
-        elif isinstance(job, CallEnded | RejectCall | TransferToSite):
+        elif isinstance(job, TransferToSite):
+            await self._to_site(job)
+        elif isinstance(job, CallEnded | RejectCall):
             self._end_call(job.call_id)
+        elif isinstance(job, CallRequeued):
+            self._requeue(job.call_id)
+        elif isinstance(job, TransferRefused):
+            self._settle_referral(job.call_id, *refusal_status(job.error_id))
 
     def _now(self) -> float:
         return self._clock()
@@ -392,6 +503,10 @@ class Calls:
         if invite is not None and pending is not None:
             request = pending.received.request
             self._respond(invite, response_to(request, 487, to_tag=pending.received.key.to_tag))
+        ringing = None if invite is None else self._ringing_keys.get(invite)
+        caller = None if ringing is None else self._caller_of.get(ringing)
+        if caller is not None:
+            self._caller_left(caller)  # 487 to the INVITE, and the core hears the hang-up
 
     def _in_dialog(self, received: RequestReceived) -> None:
         request = received.request
@@ -408,12 +523,18 @@ class Calls:
         method = request.method
         if method == "BYE":
             self._respond(received.key, response_to(request, 200))
+            site = self.outbound.by_dialog(found.id)
             if caller is not None:
                 self._caller_left(caller)
             elif agent is not None:
                 self.phones.hung_up(agent)
-            elif (customer := self.outbound.by_dialog(found.id)) is not None:
-                self.outbound.hung_up(customer)
+            elif site is not None:
+                self.outbound.hung_up(site)
+        elif method == "REFER" and agent is not None:
+            self._referred(received, agent)
+        elif method == "REFER":
+            refusal = response_to(request, 403, "Only an agent's phone may transfer")
+            self._respond(received.key, refusal)
         elif method == "INFO":
             digit = _relayed_digit(request)
             self._respond(received.key, response_to(request, 200))
@@ -429,11 +550,17 @@ class Calls:
 
         The core hears ``CallHeld`` and ``CallRetrieved``, as from the desktop;
         the media follows the core's state (``_follow_hold``), whoever asked.
+        Our answer keeps a hold we made from the desktop (``ivr.phone_hold``);
+        while our own re-INVITE is out, the phone's crosses it: 491 (RFC 3261 §14.2).
         """
         request = received.request
+        if leg.hold.offering_now:
+            self._respond(received.key, dialog.answer(request, 491, self._now()))
+            return
+        ours = Direction.SENDONLY if leg.hold.agreed else Direction.SENDRECV
         try:
             answer, agreement = leg.session.answer(
-                SessionDescription.parse(request.body), port=leg.media.port
+                SessionDescription.parse(request.body), port=leg.media.port, direction=ours
             )
         except OfferNotAcceptable:
             self._respond(received.key, response_to(request, 488))
@@ -446,34 +573,43 @@ class Calls:
             request, 200, self._now(), headers=[("Content-Type", SDP)], body=answer.encode()
         )
         self._respond(received.key, response)
-        held = leg.call_id in self._held
+        held = leg.hold.phone_holds
         if agreement.remote_hold and not held:
-            self._held.add(leg.call_id)
+            leg.hold.phone_holds = True
             self.notices.put_nowait(CallHeld(call_id=leg.call_id, agent_id=leg.agent_id))
         elif not agreement.remote_hold and held:
-            self._held.discard(leg.call_id)
+            leg.hold.phone_holds = False
             self.notices.put_nowait(CallRetrieved(call_id=leg.call_id))
 
     def _follow_hold(self, job: CallOnHold) -> None:
-        """The caller's media follows the core: music on hold while held, the bridge after."""
+        """The caller's media follows the core: music on hold while held, the bridge after.
+
+        The agent's phone is told by re-INVITE when the hold did not come from it.
+        """
+        if job.held:
+            self._held_by_core.add(job.call_id)
+        else:
+            self._held_by_core.discard(job.call_id)
         caller = self._caller_of.get(job.call_id)
         if caller is None:
             self.calling_back.follow_hold(job.call_id, job.held)
             return
         if caller.state is not CallerState.BRIDGED:
             return
+        leg = self.phones.answered_leg(job.call_id)
         if job.held and caller.bridge is not None:
             caller.bridge.close()
             caller.bridge = None
             self._hold(caller)
         elif not job.held and caller.bridge is None:
-            leg = self.phones.answered_leg(job.call_id)
             if leg is None:
                 return
             if caller.playback is not None:
                 caller.playback.stop()
                 caller.playback = None
             caller.bridge = Bridge(caller.media, leg.media)
+        if leg is not None:
+            self.phones.follow_hold(leg, job.held)
 
     def ack(self, request: Request) -> None:
         """An ACK no transaction took: for one of our 2xx (RFC 3261 §13.3.1.4)."""
@@ -501,11 +637,16 @@ class Calls:
             media.close()
             self._respond(received.key, response_to(request, 400, str(error)[:80]))
             return
-        media.configure(agreement)
-        response = dialog.answer(
-            request, 200, now, headers=[("Content-Type", SDP)], body=sdp.encode()
-        )
-        self._respond(received.key, response)
+        # Redirect mode: a caller dialling a queue rings while the core decides (302 possible).
+        ring_first = job.queue_id is not None and self.overflow is OverflowMode.REDIRECT
+        if ring_first:
+            self._respond(received.key, dialog.answer(request, 180, now))
+        else:
+            media.configure(agreement)
+            response = dialog.answer(
+                request, 200, now, headers=[("Content-Type", SDP)], body=sdp.encode()
+            )
+            self._respond(received.key, response)
         sender = request.from_address
         ani = sender.uri.user if sender is not None and isinstance(sender.uri, SipUri) else None
         caller = CallerLeg(
@@ -516,11 +657,27 @@ class Calls:
             ani=ani or "",
             dnis=job.dnis,
             language=self.flow.language if self.flow is not None else Language("en"),
+            state=CallerState.RINGING if ring_first else CallerState.ANSWERED,
         )
         self._callers[dialog.id] = caller
         self._caller_of[caller.call_id] = caller
         media.on_digit = lambda _leg, key: self._key_pressed(caller, key)
-        log.info("call %s from %r to %r answered", caller.call_id, caller.ani, caller.dnis)
+        described = {
+            "call_id": caller.call_id,
+            "ani": caller.ani,
+            "dnis": caller.dnis,
+            "source": f"{caller.peer.host}:{caller.peer.port}",
+        }
+        if ring_first and job.queue_id is not None:
+            log.info("call %s ringing", caller.call_id, extra=described)
+            ringing = _Ringing(
+                caller=caller, received=received, sdp=sdp.encode(), agreement=agreement
+            )
+            self._unanswered[caller.call_id] = ringing
+            self._ringing_keys[received.key] = caller.call_id
+            self._hand_to_core(caller, job.queue_id, language=None, data={})
+            return
+        log.info("call %s answered", caller.call_id, extra=described)
         if job.start_node is not None and self.flow is not None:
             run = FlowRun(self.flow, start_node=job.start_node, ani=caller.ani)
             caller.flow = run
@@ -540,6 +697,21 @@ class Calls:
         priority: int | None = None,
     ) -> None:
         caller.move(CallerInput.QUEUE_ENTERED)
+        self._hand_to_core(
+            caller, queue_id, language=language, data=data, skills=skills, priority=priority
+        )
+        self._hold(caller)
+
+    def _hand_to_core(
+        self,
+        caller: CallerLeg,
+        queue_id: QueueId,
+        *,
+        language: Language | None,
+        data: Mapping[str, str],
+        skills: Mapping[Skill, int] | None = None,
+        priority: int | None = None,
+    ) -> None:
         caller.in_core = True
         self.notices.put_nowait(
             QueueEntry(
@@ -553,12 +725,64 @@ class Calls:
                 data=dict(data),
             )
         )
+
+    # == redirect mode: callers the core holds before we answer ==========================
+
+    def _settle_unanswered(self, ringing: _Ringing, job: Job) -> bool:
+        """The core's first word on a ringing caller: 302 or 486 ends it (True); else answer.
+
+        ``TransferToSite`` becomes ``302 Moved Temporarily`` to the site (RFC 3261
+        §21.3.3), ``RejectCall`` ``486 Busy Here``, the core ending it otherwise
+        ``480``; any other job means the core keeps the caller: we answer, and
+        the job goes on as for any queued caller (False).
+        """
+        if isinstance(job, TransferToSite):
+            log.info("call %s: redirected to %s (%s)", job.call_id, job.site, job.reason)
+            self._refuse_ringing(ringing, 302, headers=[("Contact", f"<{job.site}>")])
+        elif isinstance(job, RejectCall):
+            self._refuse_ringing(ringing, 486)
+        elif isinstance(job, CallEnded):
+            self._refuse_ringing(ringing, 480)
+        else:
+            self._pick_up(ringing)
+            return False
+        return True
+
+    def _pick_up(self, ringing: _Ringing) -> None:
+        caller, received = ringing.caller, ringing.received
+        self._forget_ringing(ringing)
+        caller.media.configure(ringing.agreement)
+        response = caller.dialog.answer(
+            received.request, 200, self._now(), headers=[("Content-Type", SDP)], body=ringing.sdp
+        )
+        self._respond(received.key, response)
+        caller.move(CallerInput.PICKED_UP)
         self._hold(caller)
+        log.info("call %s answered in queue", caller.call_id)
+
+    def _refuse_ringing(
+        self, ringing: _Ringing, status: int, *, headers: list[tuple[str, str]] | None = None
+    ) -> None:
+        """A final failure to the ringing caller's INVITE; the caller is done with here."""
+        caller, received = ringing.caller, ringing.received
+        self._forget_ringing(ringing)
+        response = caller.dialog.answer(
+            received.request, status, self._now(), headers=headers or []
+        )
+        self._respond(received.key, response)
+        self._close_caller(caller)
+
+    def _forget_ringing(self, ringing: _Ringing) -> None:
+        self._unanswered.pop(ringing.caller.call_id, None)
+        self._ringing_keys.pop(ringing.received.key, None)
 
     # == the IVR flow ===================================================================
 
     def _flow_actions(self, caller: CallerLeg, actions: list[FlowAction]) -> None:
         for action in actions:
+            if isinstance(action, KeepMessage):  # filed even when the caller has hung up
+                self._keep_message(caller, action)
+                continue
             if caller.state is CallerState.ENDED:
                 return
             if isinstance(action, PlayPrompts):
@@ -585,20 +809,26 @@ class Calls:
             elif isinstance(action, RequestCallback):
                 self._request_callback(caller, action)
             elif isinstance(action, Hangup):
-                log.info("call %s: the flow hangs up (%s)", caller.call_id, action.reason)
+                log.info(
+                    "call %s: the flow hangs up (%s)",
+                    caller.call_id,
+                    action.reason,
+                    extra={"call_id": caller.call_id},
+                )
                 if caller.in_core and caller.state is CallerState.CALLBACK_MENU:
                     # Left the callback menu without a number: the caller is gone.
                     self.notices.put_nowait(CallerHungUp(call_id=caller.call_id))
                 self._hang_up_caller(caller)
-            else:  # StartRecording, KeepMessage: not done here yet
-                log.warning("call %s: %s is not supported over SIP yet", caller.call_id, action)
-                self._hang_up_caller(caller)
+            elif isinstance(action, StartRecording):
+                self._record(caller, action.max_seconds)
         self._wake()  # the flow may have armed a timer
 
     def _key_pressed(self, caller: CallerLeg, key: KeyPressed) -> None:
         self._digit(caller, key.digit)
 
     def _digit(self, caller: CallerLeg, digit: str) -> None:
+        if digit == STOP_KEY and self.messages is not None and self.messages.stop(caller.call_id):
+            return  # the end of the message; the recording's end carries the flow on
         if caller.state in _IN_A_FLOW and caller.flow is not None:
             self._flow_actions(caller, caller.flow.digit(digit, self._now()))
         elif caller.state is CallerState.QUEUED and digit == "1" and caller.callback_offered:
@@ -670,6 +900,58 @@ class Calls:
             )
         )
 
+    # == voicemail (ivr.messages) ======================================================
+
+    def _record(self, caller: CallerLeg, max_seconds: float) -> None:
+        if self.messages is None:
+            log.warning(
+                "call %s: no voicemail directory; hanging up",
+                caller.call_id,
+                extra={"call_id": caller.call_id},
+            )
+            self._hang_up_caller(caller)
+            return
+        try:
+            recording = self.messages.record(caller.call_id, caller.media, max_seconds=max_seconds)
+        except (OSError, RuntimeError) as error:  # a full disk, a directory not ours...
+            log.error(
+                "call %s: cannot record a message: %s",
+                caller.call_id,
+                error,
+                extra={"call_id": caller.call_id},
+            )
+            self._hang_up_caller(caller)
+            return
+        log.info(
+            "call %s: recording a message to %s",
+            caller.call_id,
+            recording.path,
+            extra={"call_id": caller.call_id},
+        )
+        recording.done.add_done_callback(
+            lambda done: self._recorded(caller, done.result()) if not done.cancelled() else None
+        )
+
+    def _recorded(self, caller: CallerLeg, result: RecordingResult) -> None:
+        """The recording ended (``#``, its limit, or the caller hanging up): the flow goes on."""
+        assert self.messages is not None
+        relative = self.messages.finished(caller.call_id, result)
+        if caller.flow is not None:
+            finished = caller.flow.recording_finished(relative, result.seconds, self._now())
+            self._flow_actions(caller, finished)
+
+    def _keep_message(self, caller: CallerLeg, action: KeepMessage) -> None:
+        if self.messages is None:
+            return  # nothing was recorded without a directory
+        left = self.messages.keep(caller.call_id, ani=caller.ani, dnis=caller.dnis, message=action)
+        log.info(
+            "call %s: a %.1f s message left in %r",
+            caller.call_id,
+            left.seconds,
+            left.mailbox,
+            extra={"call_id": caller.call_id, "ani": caller.ani, "mailbox": left.mailbox},
+        )
+
     def _hold(self, caller: CallerLeg) -> None:
         caller.playback = self.player.hold_music(caller.media)
         caller.play_id = None
@@ -685,18 +967,28 @@ class Calls:
 
     # == agents' phones ================================================================
 
-    def _connect(self, action: ConnectCall) -> None:
+    async def _connect(self, action: ConnectCall) -> None:
         caller = self._caller_of.get(action.call_id)
         leg = self.phones.leg(action.call_id, action.agent_id)
         if caller is None or leg is None or caller.state not in _WAITING:
             return  # a desktop-only agent, or a caller not ours: nothing to bridge
-        if leg.ringing:
-            # Accepted on the desktop while the phone rang: no auto-answer yet.
-            log.warning("call %s: accepted off the phone; cancelling its INVITE", action.call_id)
-            self.phones.retract(action.call_id, action.agent_id)
+        if leg.ringing:  # accepted on the desktop: the phone is asked to answer by itself
+            await self.phones.answer_on_desktop(action.call_id, action.agent_id)
             return
-        if leg.state is not AgentLegState.ANSWERED:
+        if leg.state is AgentLegState.ANSWERED:
+            self._bridge(caller, leg)
+
+    def _phone_answered(self, leg: AgentLeg) -> None:
+        """The phone answered after the agent accepted on the desktop: bridge it now."""
+        caller = self._caller_of.get(leg.call_id)
+        if caller is None or caller.state not in _WAITING:
+            self.phones.hang_up(leg)  # the caller left meanwhile
             return
+        self._bridge(caller, leg)
+        if leg.call_id in self._held_by_core:  # held from the desktop before the phone answered
+            self._follow_hold(CallOnHold(call_id=leg.call_id, held=True))
+
+    def _bridge(self, caller: CallerLeg, leg: AgentLeg) -> None:
         if caller.playback is not None:
             caller.playback.stop()
             caller.playback = None
@@ -706,22 +998,108 @@ class Calls:
         caller.bridge = Bridge(caller.media, leg.media)
         caller.move(CallerInput.CONNECTED)
         leg.move(AgentInput.CONNECTED)
-        log.info("call %s bridged to %s's phone", caller.call_id, leg.agent_id)
+        log.info(
+            "call %s bridged to %s's phone",
+            caller.call_id,
+            leg.agent_id,
+            extra={"call_id": caller.call_id, "agent_id": leg.agent_id},
+        )
 
     def response(self, response: Response, key: TransactionKey) -> None:
-        """A response to one of our requests: our INVITEs (phones, call backs) are what matter."""
+        """A response to one of our requests: those to our INVITEs (phones, sites, call backs)."""
         if not self.outbound.response(response, key):
             self.phones.response(response, key)
 
     def invite_timed_out(self, key: TransactionKey) -> None:
-        if not self.outbound.invite_timed_out(key):
+        if not self.outbound.timed_out(key):
             self.phones.invite_timed_out(key)
+
+    # == transfers: REFER, blind transfers, overflow to another site ======================
+
+    def _referred(self, received: RequestReceived, leg: AgentLeg) -> None:
+        """An agent's phone asks to send its caller elsewhere (RFC 3515; ``ivr.referrals``)."""
+        request = received.request
+        if leg.state is not AgentLegState.BRIDGED:
+            self._respond(received.key, response_to(request, 403, "No call to transfer"))
+            return
+        if leg.call_id in self._referrals:
+            self._respond(received.key, response_to(request, 491, "A transfer is in progress"))
+            return
+        # Ours: the host we listen on, or whatever name the phone reached us by.
+        hosts = {self.host} | ({request.uri.host} if isinstance(request.uri, SipUri) else set())
+        found = refer_target(
+            request, hosts=hosts, queues=self._queues(), find_agent=self._find_agent
+        )
+        if isinstance(found, ReferRefused):
+            self._respond(received.key, response_to(request, found.status, found.reason))
+            return
+        cseq = request.cseq
+        assert cseq is not None  # checked on arrival
+        accepted = response_to(request, 202, headers=[("Contact", str(self.contact))])
+        self._respond(received.key, accepted)
+        referral = Referral(leg=leg, event_id=cseq.number, target=found)
+        self._referrals[leg.call_id] = referral
+        self._notify(referral, 100, "Trying")
+        log.info("call %s: %s's phone transfers it to %s", leg.call_id, leg.agent_id, found)
+        self.notices.put_nowait(
+            CallTransferred(call_id=leg.call_id, queue_id=found.queue_id, agent_id=found.agent_id)
+        )
+
+    def _notify(self, referral: Referral, status: int, reason: str) -> None:
+        dialog = referral.leg.dialog
+        if dialog is not None and dialog.state is DialogState.CONFIRMED:
+            self._request(notify(dialog, referral, status, reason), referral.leg.destination)
+
+    def _settle_referral(self, call_id: CallId, status: int, reason: str) -> None:
+        """The core moved the caller (200) or refused: the referral's last NOTIFY."""
+        referral = self._referrals.pop(call_id, None)
+        if referral is None:
+            return
+        referral.move(ReferralInput.SETTLED)
+        self._notify(referral, status, reason)
+        if status >= 300:
+            log.info("call %s: transfer refused (%d %s)", call_id, status, reason)
+
+    def _requeue(self, call_id: CallId) -> None:
+        """A blind transfer (REFER or the API): the agent's phone is let go, the caller waits."""
+        self._settle_referral(call_id, 200, "OK")  # before the BYE ends the dialog
+        self._held_by_core.discard(call_id)
+        self.phones.end_call(call_id)  # BYE to the transferring agent's phone
+        caller = self._caller_of.get(call_id)
+        if caller is None or caller.state is not CallerState.BRIDGED:
+            return
+        if caller.bridge is not None:
+            caller.bridge.close()
+            caller.bridge = None
+        caller.move(CallerInput.REQUEUED)
+        self._hold(caller)
+        log.info("call %s: transferred, back to music on hold", call_id)
+
+    async def _to_site(self, job: TransferToSite) -> None:
+        """The core sends the caller to another centre: we call it and bridge them."""
+        caller = self._caller_of.get(job.call_id)
+        if caller is None or caller.state not in (CallerState.QUEUED, CallerState.CALLBACK_MENU):
+            log.info("call %s: nothing of ours to send to %s", job.call_id, job.site)
+            self._end_call(job.call_id)
+            return
+        caller.flow = None  # (overflowed while in the callback menu: that is over)
+        await self.sites.send(caller, job.site, job.reason)
+        self._wake()  # a new answer deadline
 
     # == the end ========================================================================
 
     def _caller_left(self, caller: CallerLeg) -> None:
-        """The caller sent BYE (already answered 200)."""
+        """The caller sent BYE (already answered 200), or CANCEL while ringing."""
         if caller.state is CallerState.ENDED:
+            return
+        ringing = self._unanswered.get(caller.call_id)
+        if ringing is not None:
+            self._refuse_ringing(ringing, 487)
+            self.notices.put_nowait(CallerHungUp(call_id=caller.call_id))
+            return
+        if caller.state is CallerState.AWAY:  # the core is done with it: the site's leg goes
+            self._close_caller(caller)
+            self.sites.caller_left(caller)
             return
         if caller.flow is not None and caller.state in _IN_A_FLOW:
             caller.flow.caller_hung_up(self._now())
@@ -731,6 +1109,10 @@ class Calls:
 
     def _hang_up_caller(self, caller: CallerLeg) -> None:
         if caller.state is CallerState.ENDED:
+            return
+        ringing = self._unanswered.get(caller.call_id)
+        if ringing is not None:  # never answered: refuse the INVITE instead of a BYE
+            self._refuse_ringing(ringing, 480)
             return
         if caller.dialog.state is DialogState.CONFIRMED or caller.dialog.awaiting_ack:
             self._bye(caller.dialog, caller.peer)
@@ -743,13 +1125,18 @@ class Calls:
         caller.media.close()
         self._callers.pop(caller.dialog.id, None)
         self._caller_of.pop(caller.call_id, None)
-        self._held.discard(caller.call_id)
+        self._held_by_core.discard(caller.call_id)
         self.dialogs.remove(caller.dialog.id)
 
     def _end_call(self, call_id: CallId) -> None:
         caller = self._caller_of.get(call_id)
-        if caller is not None and caller.state is not CallerState.CALLBACK_BOOKED:
-            self._hang_up_caller(caller)  # (one who booked a callback hears the goodbye out)
+        if caller is not None and caller.state not in (
+            CallerState.AWAY,
+            CallerState.CALLBACK_BOOKED,
+        ):
+            self._hang_up_caller(caller)  # (not sent to a site; one who booked a callback
+            # hears the goodbye out)
+        self._referrals.pop(call_id, None)
         self.phones.end_call(call_id)
         self.calling_back.end(call_id)
 
@@ -763,16 +1150,22 @@ class Calls:
 
         A drain lets the calls in the core end first; what is left here (callers
         still in the IVR, calls past the drain's deadline) would otherwise hear
-        silence until their phone gives up.
+        silence until their phone gives up. Calls carried to another site end
+        too (``SiteCalls.close_all``): they live outside the core's drain.
         """
+        self.sites.close_all()
+        self.outbound.close_all()
         for caller in list(self._callers.values()):
             try:
                 self.phones.end_call(caller.call_id)
                 self._hang_up_caller(caller)
             except Exception:  # stopping anyway: close what can be closed
-                log.exception("could not hang up call %s at shutdown", caller.call_id)
+                log.exception(
+                    "could not hang up call %s at shutdown",
+                    caller.call_id,
+                    extra={"call_id": caller.call_id},
+                )
                 caller.media.close()
-        self.outbound.close_all()
         self.phones.close_all()
 
     # == time ===========================================================================
@@ -782,7 +1175,9 @@ class Calls:
             d
             for d in (
                 self.dialogs.next_deadline(),
-                self.outbound.next_deadline(),
+                self.sites.next_deadline(),
+                self.phones.next_deadline(),
+                self.calling_back.next_deadline(),
                 *(c.flow.next_deadline() for c in self._callers.values() if c.flow is not None),
             )
             if d is not None
@@ -790,6 +1185,8 @@ class Calls:
         return min(deadlines, default=None)
 
     def advance(self, now: float) -> None:
+        self.sites.advance(now)
+        self.phones.advance(now)
         for output in self.dialogs.advance(now):
             if isinstance(output, RetransmitAnswer):
                 self._carry_out(self._transactions.respond(output.invite, output.response, now))
@@ -804,7 +1201,7 @@ class Calls:
             due = run is not None and deadline is not None and deadline <= now
             if due and run is not None and caller.state in _IN_A_FLOW:
                 self._flow_actions(caller, run.advance(now))
-        self.outbound.advance(now)
+        self.calling_back.advance(now)
 
 
 def output_peer(request: Request) -> Peer:

@@ -1,36 +1,37 @@
-"""Outbound legs: our INVITE to a customer (a call back), from ringing to the end of the talk.
+"""Outbound legs: our INVITE to a SIP URI (another centre, a customer), from dialling to BYE.
 
-Theory of operation. ``OutboundLegs.dial`` sends an INVITE with our SDP offer
-from a new ``MediaLeg`` to a SIP URI (a trunk, from a template such as
-``sip:{number}@trunk``, or the Contact of the caller who booked the call
-back) for one call of the core, and keeps the leg until it ends. Responses
-come back through ``response`` and move the leg's machine
-(``OUTBOUND_TRANSITIONS``): a provisional response means it rings, a 2xx is
-acknowledged (RFC 3261 §13.2.2.4) and reported as ``Answered``, a failure or
-a transaction timeout as ``Failed`` with a reason the core can keep
-(``busy``, ``declined``, ``no_answer``, ``unreachable``, ``failed_<status>``).
-A customer who does not answer within ``ring_seconds`` is given up on:
-``Failed("no_answer")`` at once, and the INVITE cancelled (§9.1; a 2xx that
-crosses the CANCEL is acknowledged and ended with a BYE). The customer's BYE
-is ``HungUp``; ``end`` lets the leg go from our side (CANCEL while ringing,
-BYE once answered), reporting nothing: the core asked for it.
+Theory of operation. ``OutboundLegs.place`` opens a ``MediaLeg``, sends an
+INVITE with our SDP offer (built by ``invite_with_offer``, which the agents'
+phones use too) to the URI given, and returns the leg (``INVITING``). Each
+response to that INVITE comes back through ``response``: a provisional one
+means it rings (``RINGING``); a 2xx is acknowledged (RFC 3261 §13.2.2.4), its
+SDP answer applied to the media, and the leg talks (``TALKING``); a failure,
+or no final answer at all (``timed_out``: timer B or a transport error), ends
+it (``ENDED``, with the status). ``end`` is our side giving up: a CANCEL while
+it rings (RFC 3261 §9.1: only after a provisional response, so one asked for
+before any is sent when the first arrives, and a 2xx that crosses it is
+acknowledged and then ended with a BYE), a BYE once it talks. The far end's
+BYE comes through ``hung_up``. ``OUTBOUND_TRANSITIONS`` is the machine.
 
-The interface is narrow on purpose (``dial``, ``response``,
-``invite_timed_out``, ``by_dialog``, ``hung_up``, ``end``, the timer pair,
-``close_all``) so that other outbound calls (a transfer to another site) can
-share it. Timers are data: ``next_deadline`` and ``advance(now)``.
+What the owner must hear (answered, failed, hung up) goes to the ``report``
+callback given to ``place``, once per leg and input; the owner decides what
+it means (a site overflow bridges the caller, a callback would ring the
+agent). A leg's target is a literal address or a name resolved once with the
+system resolver (A/AAAA, no RFC 3263 SRV or NAPTR: not done).
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import logging
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
 
-from acd.ids import CallId
 from ivr.media import MediaLeg, Pacer, PortPool
 from ivr.sdp import LocalSession, SdpError, SessionDescription
 from ivr.sip.dialog_requests import new_request, via_for_contact
@@ -40,12 +41,34 @@ from ivr.sip.fields import NameAddress, parse_name_address
 from ivr.sip.message import Request, Response
 from ivr.sip.transaction_outputs import Peer, TransactionKey
 from ivr.sip.transactions import Output, TransactionLayer, client_key
-from ivr.sip.uri import SipUri, parse_uri
+from ivr.sip.uri import SipUri, Uri
 
 log = logging.getLogger(__name__)
 
 SDP = "application/sdp"
-DEFAULT_RING_SECONDS = 30.0
+RESOLVE_SECONDS = 2.0  # a name that takes longer to resolve fails the leg
+
+
+def invite_with_offer(
+    target: Uri,
+    *,
+    host: str,
+    contact: NameAddress,
+    sdp: bytes,
+    from_user: str = "acd",
+    headers: Iterable[tuple[str, str]] = (),
+) -> Request:
+    """An INVITE to ``target`` carrying our SDP offer, from ``from_user`` at our host."""
+    return new_request(
+        "INVITE",
+        uri=target,
+        from_address=parse_name_address(f"<sip:{from_user}@{host}>"),
+        to_address=NameAddress(uri=target),
+        via=via_for_contact(contact),
+        contact=contact,
+        headers=[("Content-Type", SDP), *headers],
+        body=sdp,
+    )
 
 
 class OutboundState(Enum):
@@ -53,8 +76,8 @@ class OutboundState(Enum):
 
     INVITING = "inviting"  # INVITE sent, nothing heard yet
     RINGING = "ringing"  # a provisional response came
-    CANCELLING = "cancelling"  # given up on, or let go: CANCEL sent or owed
-    ANSWERED = "answered"  # 2xx acknowledged
+    CANCELLING = "cancelling"  # we gave up: CANCEL sent, or owed until a provisional comes
+    TALKING = "talking"  # 2xx acknowledged, media configured
     ENDED = "ended"
 
 
@@ -63,69 +86,70 @@ class OutboundInput(Enum):
 
     PROVISIONAL = "provisional"
     ACCEPTED = "accepted"  # a 2xx
-    REFUSED = "refused"  # a final failure, or no final answer at all (timer B)
-    GIVEN_UP = "given_up"  # rang too long, or the core ended the call
-    ENDED = "ended"  # a BYE either way
+    REFUSED = "refused"  # a final failure, or no final answer (timer B, transport)
+    GIVEN_UP = "given_up"  # our side ends it (CANCEL or BYE)
+    HUNG_UP = "hung_up"  # their BYE
 
 
 S, In = OutboundState, OutboundInput
-OUTBOUND_TRANSITIONS = MappingProxyType(
-    {
-        (S.INVITING, In.PROVISIONAL): S.RINGING,
-        (S.RINGING, In.PROVISIONAL): S.RINGING,
-        (S.INVITING, In.ACCEPTED): S.ANSWERED,
-        (S.RINGING, In.ACCEPTED): S.ANSWERED,
-        (S.INVITING, In.REFUSED): S.ENDED,
-        (S.RINGING, In.REFUSED): S.ENDED,
-        (S.INVITING, In.GIVEN_UP): S.CANCELLING,
-        (S.RINGING, In.GIVEN_UP): S.CANCELLING,
-        (S.CANCELLING, In.PROVISIONAL): S.CANCELLING,
-        (S.CANCELLING, In.GIVEN_UP): S.CANCELLING,
-        (S.CANCELLING, In.REFUSED): S.ENDED,  # the 487, or a failure that crossed the CANCEL
-        (S.CANCELLING, In.ACCEPTED): S.ENDED,  # a 2xx that crossed it: ACK, then BYE
-        (S.ANSWERED, In.GIVEN_UP): S.ENDED,  # BYE
-        (S.ANSWERED, In.ENDED): S.ENDED,
-    }
+OUTBOUND_TRANSITIONS: Mapping[tuple[OutboundState, OutboundInput], OutboundState] = (
+    MappingProxyType(
+        {
+            (S.INVITING, In.PROVISIONAL): S.RINGING,
+            (S.RINGING, In.PROVISIONAL): S.RINGING,
+            (S.INVITING, In.ACCEPTED): S.TALKING,
+            (S.RINGING, In.ACCEPTED): S.TALKING,
+            (S.INVITING, In.REFUSED): S.ENDED,
+            (S.RINGING, In.REFUSED): S.ENDED,
+            (S.INVITING, In.GIVEN_UP): S.CANCELLING,
+            (S.RINGING, In.GIVEN_UP): S.CANCELLING,
+            (S.CANCELLING, In.PROVISIONAL): S.CANCELLING,
+            (S.CANCELLING, In.GIVEN_UP): S.CANCELLING,
+            (S.CANCELLING, In.REFUSED): S.ENDED,  # the 487, or a failure that crossed it
+            (S.CANCELLING, In.ACCEPTED): S.ENDED,  # a 2xx that crossed it: ACK, then BYE
+            (S.TALKING, In.GIVEN_UP): S.ENDED,
+            (S.TALKING, In.HUNG_UP): S.ENDED,
+        }
+    )
 )
 del S, In
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Answered:
-    """The customer answered: the leg's media is configured and can be bridged."""
+class LegAnswered:
+    """The far end answered: the leg talks, its media is configured."""
 
-    call_id: CallId
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Failed:
-    """The customer was not reached."""
-
-    call_id: CallId
-    reason: str
+    leg: OutboundLeg
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HungUp:
-    """The customer hung up after answering."""
+class LegFailed:
+    """The far end refused, never answered, or could not be reached (``status`` None)."""
 
-    call_id: CallId
+    leg: OutboundLeg
+    status: int | None
 
 
-OutboundReport = Answered | Failed | HungUp
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegHungUp:
+    """The far end sent BYE."""
+
+    leg: OutboundLeg
+
+
+LegReport = LegAnswered | LegFailed | LegHungUp
 
 
 class OutboundLeg:
-    """Our INVITE to one customer for one call, its dialog and its media."""
+    """Our INVITE to one URI, its dialog and its media."""
 
     __slots__ = (
-        "call_id",
-        "deadline",
         "destination",
         "dialog",
         "invite",
         "key",
         "media",
+        "report",
         "session",
         "state",
         "target",
@@ -134,23 +158,21 @@ class OutboundLeg:
     def __init__(
         self,
         *,
-        call_id: CallId,
-        target: str,
+        target: SipUri,
         invite: Request,
         key: TransactionKey,
         destination: Peer,
         media: MediaLeg,
         session: LocalSession,
-        deadline: float,
+        report: Callable[[LegReport], None],
     ) -> None:
-        self.call_id = call_id
         self.target = target
         self.invite = invite
-        self.key = key
+        self.key = key  # the INVITE's client transaction: its responses, its CANCEL
         self.destination = destination
         self.media = media
         self.session = session
-        self.deadline: float | None = deadline  # until it is answered or given up
+        self.report = report
         self.dialog: Dialog | None = None
         self.state = OutboundState.INVITING
 
@@ -166,22 +188,15 @@ class OutboundLeg:
         return self.state in (OutboundState.INVITING, OutboundState.RINGING)
 
     def __repr__(self) -> str:
-        return f"OutboundLeg({self.call_id} to {self.target}, {self.state.value})"
+        return f"OutboundLeg({self.target}, {self.state.value})"
 
 
-def failure_reason(status: int) -> str:
-    """The core's reason for a final failure to our INVITE."""
-    if status in (486, 600):
-        return "busy"
-    if status == 603:
-        return "declined"
-    if status in (408, 480, 487):
-        return "no_answer"
-    return f"failed_{status}"
+class Unreachable(Exception):
+    """No leg could be placed: the target's name did not resolve, or no media port is free."""
 
 
 class OutboundLegs:
-    """Every outbound leg, by call, by INVITE transaction and by dialog."""
+    """Every outbound leg we placed, by INVITE transaction and by dialog."""
 
     def __init__(
         self,
@@ -190,29 +205,24 @@ class OutboundLegs:
         transactions: TransactionLayer,
         dialogs: Dialogs,
         send: Callable[[list[Output]], None],
-        report: Callable[[OutboundReport], None],
         contact: Callable[[], NameAddress],
         ports: PortPool,
         pacer: Pacer,
         clock: Callable[[], float] = time.time,
-        ring_seconds: float = DEFAULT_RING_SECONDS,
     ) -> None:
         self.host = host
         self._transactions = transactions
         self._dialogs = dialogs
         self._send = send
-        self._report = report
         self._contact = contact
         self._ports = ports
         self._pacer = pacer
         self._clock = clock
-        self.ring_seconds = ring_seconds
-        self._by_call: dict[CallId, OutboundLeg] = {}
         self._invites: dict[TransactionKey, OutboundLeg] = {}
         self._by_dialog: dict[DialogId, OutboundLeg] = {}
 
-    def leg(self, call_id: CallId) -> OutboundLeg | None:
-        return self._by_call.get(call_id)
+    def __len__(self) -> int:
+        return len(self._invites)
 
     def by_dialog(self, dialog: DialogId) -> OutboundLeg | None:
         return self._by_dialog.get(dialog)
@@ -220,59 +230,47 @@ class OutboundLegs:
     def _now(self) -> float:
         return self._clock()
 
-    def _request(self, request: Request, destination: Peer) -> None:
-        self._send(self._transactions.request(request, destination, self._now()))
-
-    async def dial(self, call_id: CallId, target: str, *, caller_id: str = "acd") -> None:
-        """INVITE ``target`` (a SIP URI) for ``call_id``; ``Failed`` if it can't be sent."""
-        if call_id in self._by_call:
-            raise ValueError(f"call {call_id} has an outbound leg already")
+    async def place(
+        self,
+        target: SipUri,
+        *,
+        report: Callable[[LegReport], None],
+        from_user: str = "acd",
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> OutboundLeg:
+        """Send an INVITE with our offer to ``target``; ``Unreachable`` if it cannot go out."""
+        destination = await _resolved(Peer.for_uri(target))
         try:
-            uri = parse_uri(target)
-            if not isinstance(uri, SipUri):
-                raise ValueError(f"not a SIP URI: {target!r}")
-            destination = Peer.for_uri(uri)
-        except (ParseError, ValueError) as error:
-            log.warning("call %s: cannot call back %r: %s", call_id, target, error)
-            self._report(Failed(call_id=call_id, reason="unreachable"))
-            return
-        try:
-            media = await MediaLeg.open(ports=self._ports, pacer=self._pacer, continuous=True)
-        except Exception as error:  # PortsExhausted and socket errors: no audio, no call
-            log.warning("call %s: no media leg for the call back: %s", call_id, error)
-            self._report(Failed(call_id=call_id, reason="no_media"))
-            return
+            media = await MediaLeg.open(ports=self._ports, pacer=self._pacer)
+        except Exception as error:  # PortsExhausted and socket errors
+            raise Unreachable(f"no media port: {error}") from error
         session = LocalSession(address=self.host)
-        contact = self._contact()
-        invite = new_request(
-            "INVITE",
-            uri=uri,
-            from_address=parse_name_address(f"<sip:{caller_id}@{self.host}>"),
-            to_address=NameAddress(uri=uri),
-            via=via_for_contact(contact),
-            contact=contact,
-            headers=[("Content-Type", SDP), ("Subject", f"call back {call_id}")],
-            body=session.offer(port=media.port).encode(),
+        sdp = session.offer(port=media.port).encode()
+        invite = invite_with_offer(
+            target,
+            host=self.host,
+            contact=self._contact(),
+            sdp=sdp,
+            from_user=from_user,
+            headers=headers,
         )
         key = client_key(invite)
         assert key is not None  # new_request gave it a branch of ours
         leg = OutboundLeg(
-            call_id=call_id,
             target=target,
             invite=invite,
             key=key,
             destination=destination,
             media=media,
             session=session,
-            deadline=self._now() + self.ring_seconds,
+            report=report,
         )
-        self._by_call[call_id] = leg
         self._invites[key] = leg
-        self._request(invite, destination)
-        log.info("calling back %s for call %s", target, call_id)
+        self._send(self._transactions.request(invite, destination, self._now()))
+        return leg
 
     def response(self, response: Response, key: TransactionKey) -> bool:
-        """A response to one of our requests; True when it was to one of our INVITEs."""
+        """A response to one of our requests: whether it was to one of our legs' INVITEs."""
         leg = self._invites.get(key)
         if leg is None:
             return False
@@ -287,7 +285,7 @@ class OutboundLegs:
                 self._send(self._transactions.cancel(leg.key, self._now()))  # §9.1: now we may
             return True
         if status >= 300:
-            self._failed(leg, failure_reason(status))
+            self._refused(leg, status)
             return True
         if dialog is None:
             return True  # a 2xx of a dialog already ended
@@ -297,98 +295,102 @@ class OutboundLegs:
         leg.dialog = dialog
         self._by_dialog[dialog.id] = leg
         self._request(dialog.ack(leg.invite), leg.destination)
-        leg.deadline = None
         if leg.move(OutboundInput.ACCEPTED) is OutboundState.ENDED:
-            self._bye(leg)  # it crossed our CANCEL
+            self._bye(dialog, leg.destination)  # it crossed our CANCEL
             self._forget(leg)
             return True
         try:
             leg.media.configure(leg.session.accept(SessionDescription.parse(response.body)))
         except SdpError as error:
-            log.warning(
-                "call %s: the customer answered with SDP we cannot use: %s", leg.call_id, error
-            )
+            log.warning("%s answered with SDP we cannot use: %s", leg.target, error)
             leg.move(OutboundInput.GIVEN_UP)
-            self._bye(leg)
+            self._bye(dialog, leg.destination)
             self._forget(leg)
-            self._report(Failed(call_id=leg.call_id, reason="bad_sdp"))
+            leg.report(LegFailed(leg=leg, status=488))
             return True
-        self._report(Answered(call_id=leg.call_id))
+        leg.report(LegAnswered(leg=leg))
         return True
 
-    def invite_timed_out(self, key: TransactionKey) -> bool:
-        """No final answer to our INVITE (timer B, or a transport error)."""
+    def timed_out(self, key: TransactionKey) -> bool:
+        """No final answer to an INVITE (timer B, a transport error); whether it was ours."""
         leg = self._invites.get(key)
         if leg is None:
             return False
-        self._failed(leg, "unreachable")
+        if leg.state is not OutboundState.ENDED:
+            self._refused(leg, None)
         return True
 
-    def _failed(self, leg: OutboundLeg, reason: str) -> None:
+    def _refused(self, leg: OutboundLeg, status: int | None) -> None:
         if leg.state is OutboundState.ENDED:
             return
-        was_ringing = leg.ringing
+        given_up = leg.state is OutboundState.CANCELLING
         leg.move(OutboundInput.REFUSED)
         self._forget(leg)
-        if was_ringing:  # not when we gave up: that was reported (or asked for) already
-            self._report(Failed(call_id=leg.call_id, reason=reason))
+        if not given_up:  # not when we cancelled it: the owner knows already
+            leg.report(LegFailed(leg=leg, status=status))
 
     def hung_up(self, leg: OutboundLeg) -> None:
-        """The customer sent BYE (already answered 200)."""
-        if leg.state is not OutboundState.ANSWERED:
+        """The far end sent BYE (already answered 200)."""
+        if leg.state is not OutboundState.TALKING:
             return
-        leg.move(OutboundInput.ENDED)
+        leg.move(OutboundInput.HUNG_UP)
         self._forget(leg)
-        self._report(HungUp(call_id=leg.call_id))
+        leg.report(LegHungUp(leg=leg))
 
-    def end(self, call_id: CallId) -> None:
-        """Let the call's leg go from our side: CANCEL while ringing, BYE once answered."""
-        leg = self._by_call.get(call_id)
-        if leg is not None:
-            self._give_up(leg)
-
-    def _give_up(self, leg: OutboundLeg) -> None:
-        leg.deadline = None
+    def end(self, leg: OutboundLeg) -> None:
+        """Our side ends the leg: CANCEL while it rings, BYE once it talks."""
         if leg.ringing or leg.state is OutboundState.CANCELLING:
             leg.move(OutboundInput.GIVEN_UP)
             self._send(self._transactions.cancel(leg.key, self._now()))
-        elif leg.state is OutboundState.ANSWERED:
+        elif leg.state is OutboundState.TALKING:
             leg.move(OutboundInput.GIVEN_UP)
-            self._bye(leg)
+            if leg.dialog is not None:
+                self._bye(leg.dialog, leg.destination)
             self._forget(leg)
 
-    def _bye(self, leg: OutboundLeg) -> None:
-        dialog = leg.dialog
-        if dialog is not None and dialog.state is not DialogState.TERMINATED:
-            self._request(dialog.request("BYE"), leg.destination)
+    def close_all(self) -> None:
+        """The server stops: every leg is let go (CANCEL or BYE), its media closed."""
+        for leg in list(self._invites.values()):
+            try:
+                self.end(leg)
+            except Exception:  # stopping anyway: close what can be closed
+                log.exception("could not end %s at shutdown", leg)
+            leg.media.close()
+        self._invites.clear()
+        self._by_dialog.clear()
+
+    def _request(self, request: Request, destination: Peer) -> None:
+        self._send(self._transactions.request(request, destination, self._now()))
+
+    def _bye(self, dialog: Dialog, destination: Peer) -> None:
+        if dialog.state is not DialogState.TERMINATED:
+            self._request(dialog.request("BYE"), destination)
 
     def _forget(self, leg: OutboundLeg) -> None:
         if leg.state is not OutboundState.ENDED:
             return
         leg.media.close()
         self._invites.pop(leg.key, None)
-        if self._by_call.get(leg.call_id) is leg:
-            del self._by_call[leg.call_id]
         if leg.dialog is not None:
             self._by_dialog.pop(leg.dialog.id, None)
-            self._dialogs.remove(leg.dialog.id)
 
-    def close_all(self) -> None:
-        """The server is stopping: every leg is let go (BYE, or CANCEL while ringing)."""
-        for leg in list(self._by_call.values()):
-            try:
-                self._give_up(leg)
-            finally:
-                leg.media.close()
 
-    # == time ===========================================================================
-
-    def next_deadline(self) -> float | None:
-        return min((leg.deadline for leg in self._by_call.values() if leg.deadline), default=None)
-
-    def advance(self, now: float) -> None:
-        """Give up on customers who rang for ``ring_seconds`` without answering."""
-        for leg in list(self._by_call.values()):
-            if leg.deadline is not None and leg.deadline <= now and leg.ringing:
-                self._give_up(leg)
-                self._report(Failed(call_id=leg.call_id, reason="no_answer"))
+async def _resolved(peer: Peer) -> Peer:
+    """``peer`` with its host as an address: literal already, or resolved once (A/AAAA)."""
+    try:
+        ipaddress.ip_address(peer.host)
+    except ValueError:
+        pass
+    else:
+        return peer
+    loop = asyncio.get_running_loop()
+    kind = socket.SOCK_DGRAM if peer.transport == "udp" else socket.SOCK_STREAM
+    try:
+        async with asyncio.timeout(RESOLVE_SECONDS):
+            found = await loop.getaddrinfo(peer.host, peer.port, type=kind)
+    except (OSError, TimeoutError) as error:
+        raise Unreachable(f"cannot resolve {peer.host}: {error}") from error
+    if not found:
+        raise Unreachable(f"{peer.host} has no address")
+    address = str(found[0][4][0])
+    return Peer(address, peer.port, peer.transport)

@@ -17,6 +17,13 @@ already stamped with where it came from), the peer and ``now``, and runs:
 4. the bindings (``ivr.sip.registrar``): 200 listing every current contact,
    423 with Min-Expires, or 400.
 
+A refusal that is the caller's fault (wrong credentials, a malformed
+answer to the challenge, someone else's address) comes out as
+``RegisterRefused`` for the audit log: who it claimed to be, from where, and
+why, never the credentials. A first challenge is not a refusal (every phone
+gets one), and neither is a request dropped from a banned source: the ban's
+start is the one record of a flood, not each of its packets.
+
 What changed comes out as notices an adapter turns into the core's commands:
 ``PhoneRegistered`` when an agent's phone becomes reachable (their first
 binding), ``PhoneUnregistered`` when it no longer is (their last binding
@@ -72,12 +79,24 @@ class PhoneUnregistered:
 PhoneNotice = PhoneRegistered | PhoneUnregistered
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegisterRefused:
+    """A REGISTER failed authentication or authorization (for the audit log)."""
+
+    username: str | None  # as the credentials or the To claimed it
+    peer: Peer
+    status: int
+    reason: str
+    banned: bool  # this failure brought the source to its limit: it is ignored for a while
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What to do with one REGISTER: the response (None: drop it) and what changed."""
+    """What to do with one REGISTER: the response (None: drop it), what changed, any refusal."""
 
     response: Response | None
     notices: tuple[PhoneNotice, ...] = ()
+    refused: RegisterRefused | None = None
 
 
 class Registrations:
@@ -114,19 +133,38 @@ class Registrations:
             now=now,
         )
         if verdict.outcome is not Outcome.ACCEPTED:
-            if verdict.outcome.counts_as_failure:
-                self.throttle.record_failure(peer.host, now)
             status = verdict.status or 401
+            refused = None
+            if verdict.outcome.counts_as_failure:
+                admission = self.throttle.record_failure(peer.host, now)
+                refused = RegisterRefused(
+                    username=verdict.claimed_username,
+                    peer=peer,
+                    status=status,
+                    reason=verdict.reason,
+                    banned=admission is Admission.REFUSE,
+                )
             response = response_to(request, status, to_tag=_to_tag(request))
             for challenge in verdict.challenges:
                 response.headers.add(verdict.header_name, challenge)
-            return Answer(response)
+            return Answer(response, refused=refused)
         account = self._accounts.by_username(verdict.username or "")
         to = request.to_address
-        if account is None or to is None or not isinstance(to.uri, SipUri):
-            return Answer(response_to(request, 403, "Not your address", to_tag=_to_tag(request)))
-        if to.uri.user != account.username:
-            return Answer(response_to(request, 403, "Not your address", to_tag=_to_tag(request)))
+        if (
+            account is None
+            or to is None
+            or not isinstance(to.uri, SipUri)
+            or to.uri.user != account.username
+        ):
+            refused = RegisterRefused(
+                username=verdict.username,
+                peer=peer,
+                status=403,
+                reason="registering an address of record that is not theirs",
+                banned=False,
+            )
+            response = response_to(request, 403, "Not your address", to_tag=_to_tag(request))
+            return Answer(response, refused=refused)
         try:
             registration = _registration(request, peer, _aor(to.uri))
         except (ParseError, ValueError) as error:

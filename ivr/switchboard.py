@@ -12,7 +12,8 @@ Methods handled: OPTIONS (200 while the server takes calls, 503 while it
 drains or starts), REGISTER (``ivr.registrations``: digest, throttle, the
 agent's own address), the calls' INVITE, ACK, BYE, INFO and CANCEL
 (``ivr.calls``: callers into the IVR and the queues, agents' phones rung and
-bridged; an INVITE while we take no calls is 503), CANCEL of a transaction we
+bridged, REFER from an agent's phone, overflow calls to other sites; an
+INVITE while we take no calls is 503), CANCEL of a transaction we
 no longer have (481), and the checks every request gets first
 (``check_request``: 400, 415, 416, 420...). Anything else is answered 501
 (or 405 for a known method we do not take). ``calls.run`` (the media pacer
@@ -26,12 +27,13 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Collection
+from pathlib import Path
 
 from acd.ids import AgentId, CallId
+from ivr.calling_back import DEFAULT_RING_SECONDS
 from ivr.calls import Calls
 from ivr.flow_config import Flow
-from ivr.outbound_legs import DEFAULT_RING_SECONDS
-from ivr.registrations import PhoneNotice, Registrations
+from ivr.registrations import PhoneNotice, RegisterRefused, Registrations
 from ivr.sip.checks import check_request
 from ivr.sip.message import Message, Response, response_to
 from ivr.sip.transaction_outputs import (
@@ -46,12 +48,13 @@ from ivr.sip.transaction_outputs import (
 )
 from ivr.sip.transactions import Output, TransactionLayer
 from ivr.sip.transport import SipTransport
+from ivr.site_calls import OverflowMode
 
 log = logging.getLogger(__name__)
 
-ALLOWED = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "INFO")
+ALLOWED = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "INFO", "REFER")
 SERVER_NAME = "acd"
-CALL_METHODS = frozenset({"INVITE", "BYE", "INFO"})
+CALL_METHODS = frozenset({"INVITE", "BYE", "INFO", "REFER"})
 ACCEPTED_BODIES = ("application/sdp", "application/dtmf-relay")  # SDP; INFO key presses
 
 
@@ -71,11 +74,16 @@ class Switchboard:
         flow: Flow | None = None,
         callback_uri: str | None = None,
         callback_ring_seconds: float = DEFAULT_RING_SECONDS,
+        voicemail_dir: Path | None = None,
+        find_agent: Callable[[str], AgentId | None] = lambda _name: None,
+        overflow: OverflowMode = OverflowMode.BRIDGE,
+        on_refused: Callable[[RegisterRefused], None] = lambda _refused: None,
     ) -> None:
         self.transport = SipTransport(host, port, self._received)
         self.transactions = TransactionLayer()
         self.registrations = registrations
         self._on_phone = on_phone
+        self._on_refused = on_refused
         self._taking_calls = taking_calls
         self._clock = clock
         self._wake = asyncio.Event()
@@ -90,9 +98,12 @@ class Switchboard:
             queues=queues,
             new_call_id=new_call_id or _call_ids(),
             flow=flow,
+            voicemail_dir=voicemail_dir,
             clock=clock,
             callback_uri=callback_uri,
             callback_ring_seconds=callback_ring_seconds,
+            find_agent=find_agent,
+            overflow=overflow,
         )
 
     @property
@@ -178,6 +189,8 @@ class Switchboard:
             answer = self.registrations.register(request, received.source, now)
             if answer.response is not None:
                 self._respond(received, answer.response)
+            if answer.refused is not None:
+                self._on_refused(answer.refused)
             for notice in answer.notices:
                 self._on_phone(notice)
         elif (

@@ -142,6 +142,27 @@ def test_each_queue_uses_its_own_service_level_threshold() -> None:
     assert totals.overall.answered_within_sl == 1
 
 
+def test_a_threshold_function_is_asked_when_each_call_ends() -> None:
+    thresholds: dict[QueueId, float] = {QueueId("sales"): 10.0}
+    fold = KpiFold(thresholds.get, default_sl_seconds=99.0)
+    centre = Centre().ready(0, "a1")
+    centre.arrive(0, "c1").answer(15, "c1", "a1").hang_up(60, "c1", "a1", None)
+    fold.extend(centre.events)
+    seen = len(centre.events)
+    thresholds[QueueId("sales")] = 30.0  # the queue is reconfigured
+    centre.arrive(100, "c2").answer(115, "c2", "a1").hang_up(160, "c2", "a1", None)
+    fold.extend(centre.events[seen:])
+    k = fold.totals().overall
+    assert (k.answered, k.answered_within_sl) == (2, 1)  # 15 s against 10 s, then against 30 s
+
+
+def test_the_answer_wait_sum_is_asa_times_answered() -> None:
+    centre = Centre().ready(0, "a1").ready(0, "a2")
+    centre.arrive(0, "c1").answer(15, "c1", "a1").hang_up(100, "c1", "a1", None)
+    centre.arrive(0, "c2").answer(40, "c2", "a2").hang_up(100, "c2", "a2", None)
+    assert centre.fold().totals().overall.answer_wait_seconds == 55.0
+
+
 def test_short_abandons_are_offered_but_left_out_of_abandons_and_time_to_abandon() -> None:
     centre = Centre()
     centre.arrive(0, "c1").leave(90, "c1", Outcome.ABANDONED)

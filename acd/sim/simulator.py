@@ -51,14 +51,14 @@ from acd.commands import (
 from acd.engine import Engine, Step
 from acd.errors import CommandRejected
 from acd.estimates import AsteriskEstimate
-from acd.events import AgentStateChanged, CallStateChanged
+from acd.events import AgentStateChanged, CallStateChanged, Event
 from acd.ids import AgentId, CallId, CustomerId, QueueId, ReservationId
 from acd.kpis import KpiFold, KpiTotals
 from acd.sim.report import EwtError, SimulationReport
 from acd.states import AgentState, AgentStatus, CallState, ReservationState
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from acd.sim.scenario import AgentGroup, Scenario, TrafficStream
 
@@ -78,9 +78,14 @@ _WAITING = frozenset({CallState.QUEUED, CallState.OFFERED})
 _TALKING = frozenset({CallState.CONNECTED, CallState.HELD})
 
 
-def simulate(scenario: Scenario, seed: int) -> SimulationReport:
-    """Run ``scenario`` with the real engine and report its KPIs and wait-estimate errors."""
-    return _Run(scenario, seed).run()
+def simulate(
+    scenario: Scenario, seed: int, *, on_events: Callable[[Sequence[Event]], None] | None = None
+) -> SimulationReport:
+    """Run ``scenario`` with the real engine and report its KPIs and wait-estimate errors.
+
+    ``on_events`` hears every step's events, in order (to keep them, for example).
+    """
+    return _Run(scenario, seed, on_events).run()
 
 
 class _Call:
@@ -158,8 +163,14 @@ class _EwtTally:
 class _Run:
     """One simulation: the engine, the heap, and what the events have told so far."""
 
-    def __init__(self, scenario: Scenario, seed: int) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        on_events: Callable[[Sequence[Event]], None] | None = None,
+    ) -> None:
         self.scenario = scenario
+        self.on_events = on_events
         self.seed = seed
         self.rng = random.Random(seed)
         self.engine = Engine()
@@ -396,6 +407,8 @@ class _Run:
     def _apply(self, step: Step) -> None:
         fold_add = self.fold.add
         self.events += len(step.events)
+        if self.on_events is not None:
+            self.on_events(step.events)
         for event in step.events:
             fold_add(event)
             if isinstance(event, CallStateChanged):

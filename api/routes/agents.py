@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, HTTPException
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Body, Header, HTTPException
 from acd.commands import AgentConfigured
 from acd.errors import CommandRejected
 from acd.ids import AgentId
-from api import softphone
+from api import audit, softphone
 from api.auth import Principal
 from api.deps import AdminDep, PrincipalDep, ServerDep
 from api.errors import ERROR_RESPONSES
@@ -32,22 +33,29 @@ def _may_see(principal: Principal, body: AgentBody) -> bool:
     return principal.agent_id == body.id
 
 
-async def _configure(server: Server, body: AgentBody) -> dict[str, Any]:
+async def _configure(
+    server: Server,
+    body: AgentBody,
+    principal: Principal,
+    action: audit.Action,
+    fields: Iterable[str] = (),
+) -> dict[str, Any]:
     try:
         config = body.to_config()
     except ValueError as error:
         raise CommandRejected("invalid_config", str(error)) from None
     await server.execute(AgentConfigured(config=config))
     server.remember_agent(body)
+    audit.changed(principal, action, "agent", body.id, fields=fields)  # in force from here
     await server.save_agent(body)
     return _public(server, body)
 
 
 @router.post("", status_code=201, summary="Create an agent")
-async def create_agent(body: AgentBody, server: ServerDep, _: AdminDep) -> dict[str, Any]:
+async def create_agent(body: AgentBody, server: ServerDep, principal: AdminDep) -> dict[str, Any]:
     if AgentId(body.id) in server.agents:
         raise CommandRejected("agent_exists", f"agent {body.id} exists: use PUT or PATCH")
-    return await _configure(server, body)
+    return await _configure(server, body, principal, audit.Action.CREATE)
 
 
 @router.get("", summary="List agents with their live state")
@@ -65,32 +73,43 @@ async def get_agent(agent_id: str, server: ServerDep, principal: PrincipalDep) -
 
 @router.put("/{agent_id}", summary="Replace an agent's configuration")
 async def put_agent(
-    agent_id: str, body: AgentBody, server: ServerDep, _: AdminDep
+    agent_id: str, body: AgentBody, server: ServerDep, principal: AdminDep
 ) -> dict[str, Any]:
     if body.id != agent_id:
         raise HTTPException(422, "the body's id differs from the path's")
-    return await _configure(server, body)
+    action = audit.Action.UPDATE if AgentId(agent_id) in server.agents else audit.Action.CREATE
+    return await _configure(server, body, principal, action)
 
 
 @router.patch("/{agent_id}", summary="Change an agent's skills, languages, teams or queues")
 async def patch_agent(
-    agent_id: str, patch: AgentPatch, server: ServerDep, _: AdminDep
+    agent_id: str, patch: AgentPatch, server: ServerDep, principal: AdminDep
 ) -> dict[str, Any]:
     body = server.agents.get(AgentId(agent_id))
     if body is None:
         raise CommandRejected("unknown_agent", f"no agent {agent_id}")
-    changed = body.model_copy(update=patch.model_dump(exclude_none=True))
-    return await _configure(server, AgentBody.model_validate(dump(changed)))
+    changes = patch.model_dump(exclude_none=True)
+    changed = body.model_copy(update=changes)
+    return await _configure(
+        server,
+        AgentBody.model_validate(dump(changed)),
+        principal,
+        audit.Action.UPDATE,
+        fields=changes,
+    )
 
 
 @router.put("/{agent_id}/sip", summary="Set the agent's SIP phone credentials")
 async def put_sip(
-    agent_id: str, body: SipCredentials, server: ServerDep, _: AdminDep
+    agent_id: str, body: SipCredentials, server: ServerDep, principal: AdminDep
 ) -> dict[str, Any]:
     """Kept as digest hashes (SHA-256 and MD5) under the server's realm, never as the password."""
     if AgentId(agent_id) not in server.agents:
         raise CommandRejected("unknown_agent", f"no agent {agent_id}")
+    had = server.sip_accounts.of_agent(AgentId(agent_id)) is not None
     account = await server.set_sip_account(AgentId(agent_id), body.username, body.password)
+    action = audit.Action.UPDATE if had else audit.Action.CREATE
+    audit.changed(principal, action, "sip_account", agent_id, username=account.username)
     return _sip_public(server, account)
 
 
@@ -106,9 +125,10 @@ async def get_sip(agent_id: str, server: ServerDep, principal: PrincipalDep) -> 
 
 
 @router.delete("/{agent_id}/sip", status_code=204, summary="Remove the agent's SIP credentials")
-async def delete_sip(agent_id: str, server: ServerDep, _: AdminDep) -> None:
+async def delete_sip(agent_id: str, server: ServerDep, principal: AdminDep) -> None:
     if not await server.remove_sip_account(AgentId(agent_id)):
         raise CommandRejected("no_sip_account", f"agent {agent_id} has no SIP credentials")
+    audit.changed(principal, audit.Action.DELETE, "sip_account", agent_id)
 
 
 def _sip_public(server: Server, account: SipAccount) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from fastapi import APIRouter, HTTPException
 from acd.commands import QueueConfigured
 from acd.errors import CommandRejected
 from acd.ids import AgentId, QueueId
+from api import audit
+from api.auth import Principal
 from api.deps import AdminDep, PrincipalDep, ServerDep
 from api.errors import ERROR_RESPONSES
 from api.metrics import AGENT_STATES, agent_state_label
@@ -18,7 +20,9 @@ from api.server import Server
 router = APIRouter(prefix="/v1/queues", tags=["queues"], responses=ERROR_RESPONSES)
 
 
-async def _configure(server: Server, body: QueueBody) -> dict[str, Any]:
+async def _configure(
+    server: Server, body: QueueBody, principal: Principal, action: audit.Action
+) -> dict[str, Any]:
     try:
         config = body.to_config()
     except ValueError as error:
@@ -34,15 +38,16 @@ async def _configure(server: Server, body: QueueBody) -> dict[str, Any]:
             )
     await server.execute(QueueConfigured(config=config))
     server.queues[QueueId(body.id)] = body
+    audit.changed(principal, action, "queue", body.id)  # in force from here
     await server.save_queue(body)
     return dump(body)
 
 
 @router.post("", status_code=201, summary="Create a queue")
-async def create_queue(body: QueueBody, server: ServerDep, _: AdminDep) -> dict[str, Any]:
+async def create_queue(body: QueueBody, server: ServerDep, principal: AdminDep) -> dict[str, Any]:
     if QueueId(body.id) in server.queues:
         raise CommandRejected("queue_exists", f"queue {body.id} exists: use PUT")
-    return await _configure(server, body)
+    return await _configure(server, body, principal, audit.Action.CREATE)
 
 
 @router.get("", summary="List queues")
@@ -60,11 +65,12 @@ async def get_queue(queue_id: str, server: ServerDep, _: PrincipalDep) -> dict[s
 
 @router.put("/{queue_id}", summary="Replace a queue's configuration")
 async def put_queue(
-    queue_id: str, body: QueueBody, server: ServerDep, _: AdminDep
+    queue_id: str, body: QueueBody, server: ServerDep, principal: AdminDep
 ) -> dict[str, Any]:
     if body.id != queue_id:
         raise HTTPException(422, "the body's id differs from the path's")
-    return await _configure(server, body)
+    action = audit.Action.UPDATE if QueueId(queue_id) in server.queues else audit.Action.CREATE
+    return await _configure(server, body, principal, action)
 
 
 @router.get(

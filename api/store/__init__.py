@@ -1,4 +1,4 @@
-"""The durable store: the event journal, contact legs, configuration, customers and cases.
+"""The durable store: the event journal, contact legs, configuration, customers, cases, messages.
 
 - ``database``: ``Database``, one async engine per URL (SQLite WAL + FULL sync, or a
   small PostgreSQL pool with short timeouts), ``ping`` for /readyz.
@@ -9,4 +9,5 @@
 - ``spool``: journal records and the spool file; ``batches``: writing a batch.
 - ``configuration``: saved queues, agents and settings.
 - ``directory``: customers, phone numbers, cases, screen pops.
+- ``voicemails``: callers' messages (the rows; the audio is in files).
 """

@@ -52,6 +52,7 @@ events = Table(
     Column("data", JSON, nullable=False),  # cti.wire.event_data
     # seq last: "the latest event of this call" is one step down the index
     Index(None, "entity", "entity_id", "seq"),
+    Index(None, "at"),  # reports over a time range (migration 0004)
 )
 
 contacts = Table(
@@ -156,4 +157,22 @@ cases = Table(
     Column("updated_at", Double, nullable=False),
     CheckConstraint("status IN ('open', 'pending', 'closed')", name="status"),
     Index(None, "customer_id", "updated_at"),
+)
+
+# Callers' messages (ivr.messages): the audio is a file, the row says whose and where.
+voicemails = Table(
+    "voicemails",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),  # newest last
+    Column("mailbox", Text, nullable=False),
+    Column("call_id", Text, nullable=False),
+    Column("ani", Text, nullable=False),
+    Column("dnis", Text, nullable=False),
+    Column("language", Text),
+    Column("data", JSON, nullable=False),  # what the IVR collected
+    Column("path", Text, nullable=False, unique=True),  # relative to the voicemail directory
+    Column("seconds", Double, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("heard_at", Double),  # None: nobody has marked it heard
+    Index(None, "mailbox", "id"),
 )

@@ -27,7 +27,7 @@ Wiring, in the composition root::
     result = await playback.done
 """
 
-from ivr.media.bridge import Bridge, BridgeStatistics
+from ivr.media.bridge import ArrivalClock, Bridge, BridgeStatistics
 from ivr.media.leg import (
     FrameSource,
     LegStatistics,
@@ -36,7 +36,7 @@ from ivr.media.leg import (
     Output,
     PlaybackEnd,
 )
-from ivr.media.pacer import LatenessMeter, Pacer, PacerStatistics
+from ivr.media.pacer import LatenessMeter, LatenessStatistics, Pacer, PacerStatistics
 from ivr.media.player import HOLD_MUSIC, Playback, PlaybackResult, Player, Prompt, PromptCache
 from ivr.media.ports import PortPool, PortsExhausted
 from ivr.media.reception import Latch, Reception
@@ -44,11 +44,13 @@ from ivr.media.recorder import Recording, RecordingEnd, RecordingResult
 
 __all__ = [
     "HOLD_MUSIC",
+    "ArrivalClock",
     "Bridge",
     "BridgeStatistics",
     "FrameSource",
     "Latch",
     "LatenessMeter",
+    "LatenessStatistics",
     "LegStatistics",
     "MediaLeg",
     "MediaSink",

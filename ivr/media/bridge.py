@@ -20,15 +20,39 @@ bridge (or either leg closing) hands both legs back (``end_relay``), open and
 configured, for music on hold, another prompt or another bridge; ``done``
 then resolves. The packets' CSRC list and header extensions are not carried
 over.
+
+Timing. Relayed audio is not paced, so it cannot be late against a tick;
+what can be late is its arrival. Each direction keeps an ``ArrivalClock``:
+a packet's RTP timestamp says when, on its sender's clock, it was due, so
+its arrival time minus that (its transit) is constant while nothing delays
+it. The packet's lateness is its transit minus the least transit of its
+stream over the last one to two seconds of timestamps (``WINDOW``): the
+delay variation of RFC 5481 §4.1 against the earliest recent packet, which
+takes in whatever held the packet back, above all our event loop reading
+the socket late, and the sender's own scheduling. The reference is recent
+rather than the least since the call began so that a sender whose clock
+slips once (it overslept a period and carries on from there) counts as late
+for at most two seconds, not for the rest of the call, as a receiver's
+jitter buffer would adapt to it. The lateness goes into the pacer's
+``relayed_meter`` (1 ms bins; 20 ms or more is late). A new SSRC or a marker
+bit (a new talkspurt, RFC 3551 §4.1) starts the reference again; so does a
+lateness beyond ``RESTART_AFTER``, taken as the sender restarting its
+timestamps rather than as a packet held that long.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass, replace
 
 from ivr.media.leg import MediaLeg
-from ivr.rtp.packet import RtpPacket
+from ivr.media.pacer import LatenessMeter
+from ivr.rtp.packet import RtpPacket, timestamp_delta
+from ivr.rtp.stream import CLOCK_RATE
+
+RESTART_AFTER = 2.0  # seconds of lateness taken as a restarted timestamp line, not a delay
+WINDOW = 1.0  # seconds of timestamps a block of the reference's minimum covers
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,10 +65,64 @@ class BridgeStatistics:
     events_dropped: int  # to a far end without telephone-events
 
 
+class ArrivalClock:
+    """How late one stream's packets arrive against their RTP timestamps (sans-IO)."""
+
+    __slots__ = (
+        "_block",
+        "_block_least",
+        "_elapsed",
+        "_last_timestamp",
+        "_previous_least",
+        "_ssrc",
+    )
+
+    def __init__(self) -> None:
+        self._ssrc: int | None = None
+        self._last_timestamp = 0
+        self._elapsed = 0.0  # seconds of the sender's clock since the stream's reference
+        self._block = 0  # which WINDOW of elapsed time the newest packet fell in
+        self._block_least = math.inf  # the least transit (arrival minus elapsed) in that block
+        self._previous_least = math.inf  # and in the block before it
+
+    def arrived(self, packet: RtpPacket, now: float, meter: LatenessMeter) -> None:
+        """``packet`` arrived at ``now``: its lateness goes into ``meter``."""
+        if packet.ssrc != self._ssrc or packet.marker:
+            self._restart(packet, now)
+            meter.observe(0.0)
+            return
+        step = timestamp_delta(packet.timestamp, self._last_timestamp) / CLOCK_RATE
+        elapsed = self._elapsed + step
+        transit = now - elapsed
+        if step > 0:  # a reordered packet does not move the line back
+            self._elapsed = elapsed
+            self._last_timestamp = packet.timestamp
+            block = int(elapsed // WINDOW)
+            if block != self._block:
+                self._previous_least = self._block_least if block == self._block + 1 else math.inf
+                self._block_least = math.inf
+                self._block = block
+        if transit < self._block_least:
+            self._block_least = transit
+        lateness = transit - min(self._block_least, self._previous_least)
+        if lateness > RESTART_AFTER:
+            self._restart(packet, now)
+            lateness = 0.0
+        meter.observe(lateness)
+
+    def _restart(self, packet: RtpPacket, now: float) -> None:
+        self._ssrc = packet.ssrc
+        self._last_timestamp = packet.timestamp
+        self._elapsed = 0.0
+        self._block = 0
+        self._block_least = now
+        self._previous_least = math.inf
+
+
 class Bridge:
     """Relays RTP between two legs, both ways, until closed."""
 
-    __slots__ = ("_closed", "_counts", "a", "b", "done")
+    __slots__ = ("_arrivals", "_closed", "_counts", "a", "b", "done")
 
     def __init__(self, a: MediaLeg, b: MediaLeg) -> None:
         """Bridge ``a`` and ``b`` now: whatever they were playing stops."""
@@ -56,6 +134,7 @@ class Bridge:
         self.b = b
         self._closed = False
         self._counts = [0, 0, 0, 0]  # relayed, transcoded, events, events dropped
+        self._arrivals = (ArrivalClock(), ArrivalClock())  # from a, from b
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         a.begin_relay(self)
         try:
@@ -74,7 +153,9 @@ class Bridge:
         return self.b if leg is self.a else self.a
 
     def audio_received(self, leg: MediaLeg, packet: RtpPacket, now: float) -> None:
-        other = self.b if leg is self.a else self.a
+        from_a = leg is self.a
+        other = self.b if from_a else self.a
+        self._arrivals[0 if from_a else 1].arrived(packet, now, leg.pacer.relayed_meter)
         source_codec = leg.codec
         target_codec = other.codec
         if source_codec is target_codec or source_codec is None or target_codec is None:

@@ -18,7 +18,10 @@ comes back, so an idle server does not wake at all.
 
 Lateness is measured for every frame sent: the tick's actual time minus the
 frame's due time, into a 1 ms histogram (``PacerStatistics``); the benchmark
-and the metrics exporter read it. Time is read in one place, ``now()``, from
+and the metrics exporter read it. Relayed packets are not paced, but the
+pacer, as the process's media clock, keeps their meter too
+(``relayed_meter``, fed by the bridges: ``ivr.media.bridge``), so that one
+place answers "is the media on time". Time is read in one place, ``now()``, from
 the running loop unless a clock is passed in: tests hand in a number and
 call ``tick(now)`` themselves, without the task.
 """
@@ -64,7 +67,10 @@ class LatenessMeter:
 
     def frame(self, due: float) -> None:
         """One frame, due at ``due``, goes out now."""
-        lateness = self.now - due
+        self.observe(self.now - due)
+
+    def observe(self, lateness: float) -> None:
+        """One frame or packet, ``lateness`` seconds after its due time."""
         if lateness < 0.0:
             lateness = 0.0  # within the slack: early by a rounding error
         self.frames += 1
@@ -75,6 +81,17 @@ class LatenessMeter:
             self.late_frames += 1
         bin_ = int(lateness * 1000.0 + 1e-6)  # 1 µs of float slack at the bin edges
         self.histogram[min(bin_, HISTOGRAM_BINS - 1)] += 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LatenessStatistics:
+    """What a ``LatenessMeter`` has counted (relayed packets: ``Pacer.relayed_statistics``)."""
+
+    frames: int  # frames or packets measured
+    late_frames: int  # a whole period (20 ms) or more after their due time
+    total_lateness: float  # seconds, summed: Prometheus's histogram sum
+    max_lateness: float
+    histogram: tuple[int, ...]  # by lateness in whole milliseconds; the last bin: ≥ 100
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,6 +134,7 @@ class Pacer:
         "_ticks",
         "_wake",
         "period",
+        "relayed_meter",
     )
 
     def __init__(self, *, clock: Callable[[], float] | None = None, period: float = PERIOD) -> None:
@@ -125,6 +143,7 @@ class Pacer:
         self._legs: dict[Paced, None] = {}  # insertion-ordered: legs are served in turn
         self._wake = asyncio.Event()
         self._meter = LatenessMeter(period)
+        self.relayed_meter = LatenessMeter(period)  # fed by the bridges, not by the ticks
         self._last_deadline: float | None = None
         self._ticks = 0
         self._skipped = 0
@@ -210,9 +229,21 @@ class Pacer:
             histogram=tuple(meter.histogram),
         )
 
+    def relayed_statistics(self) -> LatenessStatistics:
+        """How late relayed packets reached us against their RTP timestamps (bridges)."""
+        meter = self.relayed_meter
+        return LatenessStatistics(
+            frames=meter.frames,
+            late_frames=meter.late_frames,
+            total_lateness=meter.total,
+            max_lateness=meter.max_lateness,
+            histogram=tuple(meter.histogram),
+        )
+
     def reset_statistics(self) -> None:
         """Start counting afresh (a benchmark's warm-up is over)."""
         self._meter = LatenessMeter(self.period)
+        self.relayed_meter = LatenessMeter(self.period)
         self._ticks = 0
         self._skipped = 0
         self._max_tick_lateness = 0.0

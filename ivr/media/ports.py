@@ -10,7 +10,9 @@ RTCP arriving on the odd port is not read: that port is never bound).
 released first: a port just given back is the last to be reused, so stray
 packets still flowing to a finished call are unlikely to reach the next one.
 A port that another process holds (the bind fails with ``EADDRINUSE``) is
-skipped and kept in the rotation for later. When every port is taken, or
+skipped and kept in the rotation for later; uvloop, the server's loop,
+reports that failure as an ``OSError`` without an errno whose cause holds
+it, so the cause is looked at too. When every port is taken, or
 every free one fails to bind, ``bind`` raises ``PortsExhausted``: the SIP
 layer answers the INVITE with 503 rather than queue the call without audio.
 
@@ -86,7 +88,7 @@ class PortPool:
                 )
             except OSError as exc:
                 self._free.append(port)  # try it again on a later turn
-                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                if _held_elsewhere(exc):
                     continue
                 raise
             self._in_use.add(port)
@@ -101,3 +103,11 @@ class PortPool:
         if port in self._in_use:
             self._in_use.discard(port)
             self._free.append(port)
+
+
+def _held_elsewhere(exc: OSError) -> bool:
+    """Whether a bind failed because the port is taken (or not ours to take)."""
+    for error in (exc, exc.__cause__):  # uvloop: "could not bind", the errno in its cause
+        if isinstance(error, OSError) and error.errno in (errno.EADDRINUSE, errno.EACCES):
+            return True
+    return False

@@ -33,7 +33,8 @@ single timer for all of them (``next_deadline``).
 
 Requests that start a dialog are built by ``new_request``, with ``new_tag``
 and ``new_call_id`` (``ivr.sip.dialog_requests``, re-exported here).
-Not done: SIPS and the secure flag, re-INVITE glare (§14.1's 491), PRACK.
+Not done: SIPS and the secure flag, PRACK. Re-INVITE glare (§14's 491) is
+the transaction user's: ``ivr.phone_hold`` for our hold of an agent's phone.
 """
 
 from __future__ import annotations

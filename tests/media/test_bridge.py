@@ -241,3 +241,82 @@ async def test_a_continuous_leg_fills_a_silent_bridge_with_silence(
     bridge.close()
     a.close()
     b.close()
+
+
+async def test_relayed_packets_are_timed_against_their_timestamps_and_a_held_one_is_late(
+    ports: PortPool, pacer: Pacer, phones: tuple[FarEnd, FarEnd]
+) -> None:
+    caller, agent = phones
+    clock = pacer._clock
+    assert isinstance(clock, ManualClock)
+    a = await open_leg(ports, pacer, caller)
+    b = await open_leg(ports, pacer, agent)
+    Bridge(a, b)
+
+    # Packets 20 ms apart by their timestamps; they reach us 20, 20, then 45.5 and 7 ms apart.
+    for n, gap in enumerate((0.0, 0.020, 0.020, 0.0455, 0.007)):
+        clock.advance(gap)
+        caller.send_audio(frame(n), a.local_address)
+        await agent.receive(n + 1)
+    relayed = pacer.relayed_statistics()
+    a.close()
+    b.close()
+
+    assert relayed.frames == 5
+    assert relayed.late_frames == 1  # the fourth: 25.5 ms after its timestamp's place
+    assert relayed.histogram[25] == 1 and relayed.histogram[12] == 1  # the fifth catching up
+    assert relayed.histogram[0] == 3
+    assert abs(relayed.max_lateness - 0.0255) < 1e-9
+
+
+async def test_a_new_talkspurt_restarts_the_reference_so_silence_is_not_lateness(
+    ports: PortPool, pacer: Pacer, phones: tuple[FarEnd, FarEnd]
+) -> None:
+    caller, agent = phones
+    clock = pacer._clock
+    assert isinstance(clock, ManualClock)
+    a = await open_leg(ports, pacer, caller)
+    b = await open_leg(ports, pacer, agent)
+    Bridge(a, b)
+
+    caller.send_audio(frame(1), a.local_address)
+    await agent.receive(1)
+    clock.advance(1.0)  # a second of silence: the phone sent nothing, its timestamps stood still
+    caller.send_audio(frame(2), a.local_address, marker=True)
+    clock.advance(0.020)
+    caller.send_audio(frame(3), a.local_address)
+    await agent.receive(3)
+
+    relayed = pacer.relayed_statistics()
+    a.close()
+    b.close()
+    assert (relayed.frames, relayed.late_frames, relayed.max_lateness) == (3, 0, 0.0)
+
+
+async def test_a_sender_whose_clock_slipped_once_is_late_for_two_seconds_at_most(
+    ports: PortPool, pacer: Pacer, phones: tuple[FarEnd, FarEnd]
+) -> None:
+    caller, agent = phones
+    clock = pacer._clock
+    assert isinstance(clock, ManualClock)
+    a = await open_leg(ports, pacer, caller)
+    b = await open_leg(ports, pacer, agent)
+    Bridge(a, b)
+
+    # Four seconds of packets 20 ms apart; after the tenth the phone oversleeps 30 ms
+    # and carries on from there, 20 ms apart again.
+    for n in range(200):
+        clock.advance(0.050 if n == 10 else 0.020)
+        caller.send_audio(frame(1), a.local_address)
+        await agent.receive(n + 1)
+    late_then = pacer.relayed_statistics().late_frames
+    for n in range(200, 250):
+        clock.advance(0.020)
+        caller.send_audio(frame(1), a.local_address)
+        await agent.receive(n + 1)
+    relayed = pacer.relayed_statistics()
+    a.close()
+    b.close()
+
+    assert 0 < late_then <= 100  # within two seconds of the slip, then its new pace is the norm
+    assert relayed.late_frames == late_then  # a whole second later: nothing more is late

@@ -6,6 +6,7 @@ import asyncio
 import socket
 
 import pytest
+import uvloop
 
 from ivr.media import MediaLeg, Pacer, PortPool, PortsExhausted
 from ivr.media.testing import until
@@ -63,5 +64,23 @@ async def test_a_port_another_process_holds_is_skipped() -> None:
             await MediaLeg.open(ports=pool, pacer=pacer)
         leg.close()
         await until(lambda: pool.in_use == 0)
+    finally:
+        squatter.close()
+
+
+def test_on_uvloop_too_a_port_another_process_holds_is_skipped() -> None:
+    """uvloop reports the failed bind differently from asyncio's own loop; the server runs on it."""
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    squatter.bind(("127.0.0.1", BASE + 30))
+
+    async def open_and_close() -> int:
+        pool = PortPool(host="127.0.0.1", first=BASE + 30, last=BASE + 33)
+        leg = await MediaLeg.open(ports=pool, pacer=Pacer())
+        leg.close()
+        await until(lambda: pool.in_use == 0)
+        return leg.port
+
+    try:
+        assert uvloop.run(open_and_close()) == BASE + 32
     finally:
         squatter.close()

@@ -18,6 +18,10 @@ task turns the lines into ``Logged`` events: registered, registration
 failed, call answered, call established, call closed, key received. Tests
 wait for them with a timeout: ``wait_registered``, ``wait_for``.
 
+``control_port`` loads baresip's ``ctrl_tcp`` module on that loopback port:
+``command("accept")`` is then the agent pressing the phone's answer key (a
+JSON command in a netstring, answered the same way).
+
 ``stop`` is SIGINT, on which baresip unregisters and quits; a second SIGINT
 makes it quit at once (when the registrar is gone and the unregistration
 would wait for Timer F), SIGKILL last. Used as an async context manager the
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import re
@@ -45,6 +50,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from peers import LOOPBACK, require_binary
 
@@ -59,6 +65,8 @@ STOP_PATIENCE = 1.0
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _REGISTERED = re.compile(r"^(?P<aor>\S+): \{\d+/(?P<transport>\w+)/v\d\} (?P<status>\d{3}) ")
 _REGISTER_FAILED = re.compile(r"^reg: (?P<aor>\S+): (?P<reason>.+)$")
+_INCOMING = re.compile(r": Incoming call from: +(?P<peer>.*?) - \(press")
+_REINVITED = re.compile(r"^call: got re-INVITE")
 _ANSWERED = re.compile(r"^call: answering call on line \d+ from (?P<peer>\S+) with (?P<status>\d+)")
 _ESTABLISHED = re.compile(r"Call established: (?P<peer>\S+)")
 _CLOSED = re.compile(r"^(?P<peer>\S+): session closed: (?P<reason>.*)$")
@@ -70,9 +78,11 @@ class Event(Enum):
 
     REGISTERED = "registered"  # a 2xx to its REGISTER
     REGISTRATION_FAILED = "registration failed"  # a final error, or no answer at all
+    INCOMING = "incoming"  # an INVITE rings it (answer mode manual)
     ANSWERED = "answered"  # it answered an incoming call (auto-answer)
     ESTABLISHED = "established"  # the call is up (ACK received, or 2xx to ours)
     CLOSED = "closed"  # the call ended, by BYE either way or failure ("session closed")
+    REINVITED = "re-invited"  # a re-INVITE in a call (hold, resume)
     KEY = "key"  # a telephone-event key (RFC 4733) began or ended
 
 
@@ -118,7 +128,9 @@ def module_dir() -> Path:
     raise FileNotFoundError(f"no baresip modules {MODULES} in {[str(d) for d in MODULE_DIRS]}")
 
 
-def write_config(folder: Path, account: Account, *, port: int, modules: Path) -> None:
+def write_config(
+    folder: Path, account: Account, *, port: int, modules: Path, control_port: int | None = None
+) -> None:
     """baresip's ``config`` and ``accounts`` for one headless loopback phone."""
     config = f"""\
 poll_method\t\tepoll
@@ -137,6 +149,8 @@ module\t\t\taubridge.so
 module_tmp\t\taccount.so
 module_app\t\tmenu.so
 """
+    if control_port is not None:
+        config += f"module_app\t\tctrl_tcp.so\nctrl_tcp_listen\t\t{LOOPBACK}:{control_port}\n"
     (folder / "config").write_text(config)
     (folder / "accounts").write_text(account.line() + "\n")
     (folder / "contacts").write_text("")
@@ -150,6 +164,10 @@ def parse_line(line: str) -> Logged | None:
         return Logged(event=event, line=line, detail=m["status"])
     if m := _REGISTER_FAILED.match(line):
         return Logged(event=Event.REGISTRATION_FAILED, line=line, detail=m["reason"])
+    if m := _INCOMING.search(line):
+        return Logged(event=Event.INCOMING, line=line, detail=m["peer"].strip())
+    if _REINVITED.match(line):
+        return Logged(event=Event.REINVITED, line=line)
     if m := _ANSWERED.match(line):
         return Logged(event=Event.ANSWERED, line=line, detail=m["peer"])
     if m := _ESTABLISHED.search(line):
@@ -164,9 +182,18 @@ def parse_line(line: str) -> Logged | None:
 class BaresipPhone:
     """One baresip process with one account, its log read as it comes."""
 
-    def __init__(self, account: Account, *, port: int, workdir: Path, keep_workdir: bool) -> None:
+    def __init__(
+        self,
+        account: Account,
+        *,
+        port: int,
+        workdir: Path,
+        keep_workdir: bool,
+        control_port: int | None = None,
+    ) -> None:
         self.account = account
         self.port = port  # where it listens for SIP
+        self.control_port = control_port  # ctrl_tcp's, when loaded
         self.workdir = workdir
         self.lines: list[str] = []  # everything it printed, ANSI colours removed
         self.events: list[Logged] = []
@@ -205,7 +232,13 @@ class BaresipPhone:
 
     async def start(self) -> None:
         binary = require_binary("baresip")
-        write_config(self.workdir, self.account, port=self.port, modules=module_dir())
+        write_config(
+            self.workdir,
+            self.account,
+            port=self.port,
+            modules=module_dir(),
+            control_port=self.control_port,
+        )
         # Its stdout is a pipe here, which stdio would buffer by the block:
         # stdbuf makes it write each line as it happens.
         unbuffered = ["stdbuf", "-oL"] if shutil.which("stdbuf") else []
@@ -254,6 +287,25 @@ class BaresipPhone:
             what = wanted.value if isinstance(wanted, Event) else "the event"
             raise BaresipError(f"baresip did not log {what} (x{count}) in {timeout}s\n{self.log}")
         return hits[count - 1]
+
+    async def command(self, name: str, params: str = "", timeout: float = 5.0) -> dict[str, Any]:
+        """Run a baresip command through ``ctrl_tcp`` (``accept``, ``hangup``...): its response."""
+        if self.control_port is None:
+            raise BaresipError("started without a control port")
+        token = f"t{random.randrange(1 << 30)}"
+        message = json.dumps({"command": name, "params": params, "token": token}).encode()
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(LOOPBACK, self.control_port)
+            try:
+                writer.write(b"%d:%s," % (len(message), message))
+                await writer.drain()
+                while True:  # events come on the same socket: wait for our response
+                    length = int((await reader.readuntil(b":"))[:-1])
+                    reply = json.loads((await reader.readexactly(length + 1))[:-1])
+                    if reply.get("response") and reply.get("token") == token:
+                        return dict(reply)
+            finally:
+                writer.close()
 
     async def stop(self) -> int | None:
         """Unregister and quit (SIGINT), harder if it lingers; its exit code, None if killed."""
@@ -336,7 +388,11 @@ def sip_listen_port() -> int:
 
 
 async def baresip_phone(
-    account: Account, *, port: int | None = None, workdir: Path | None = None
+    account: Account,
+    *,
+    port: int | None = None,
+    workdir: Path | None = None,
+    control_port: int | None = None,
 ) -> BaresipPhone:
     """Start a baresip phone for ``account`` on a free (or given) loopback port.
 
@@ -347,7 +403,11 @@ async def baresip_phone(
     folder = Path(tempfile.mkdtemp(prefix="baresip-")) if workdir is None else workdir
     folder.mkdir(parents=True, exist_ok=True)
     phone = BaresipPhone(
-        account, port=sip_listen_port() if port is None else port, workdir=folder, keep_workdir=keep
+        account,
+        port=sip_listen_port() if port is None else port,
+        workdir=folder,
+        keep_workdir=keep,
+        control_port=control_port,
     )
     await phone.start()
     return phone

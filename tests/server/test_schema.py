@@ -97,5 +97,10 @@ def test_no_operation_answers_500_or_breaks_its_schema(live_server: str) -> None
 def test_the_schema_documents_every_route(live_server: str) -> None:
     document = httpx.get(f"{live_server}/openapi.json").json()
     paths = set(document["paths"])
-    for path in ("/v1/calls", "/v1/agents/{agent_id}/login", "/v1/calls/{call_id}/transfer"):
+    for path in (
+        "/v1/calls",
+        "/v1/agents/{agent_id}/login",
+        "/v1/calls/{call_id}/transfer",
+        "/v1/voicemails/{voicemail_id}/audio",
+    ):
         assert path in paths

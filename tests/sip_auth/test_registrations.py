@@ -154,3 +154,40 @@ def test_a_centre_with_older_phones_offers_md5_alone() -> None:
     assert "MD5" in only and "SHA-256" not in only
     answer = registrations.register(with_credentials(challenge, "ann", "pa55word", 2), PHONE, 1.0)
     assert answer.response is not None and answer.response.status == 200
+
+
+def test_refusals_are_reported_for_the_audit_log_but_a_first_challenge_is_not() -> None:
+    registrations = centre()
+    attacker = Peer("127.0.0.9", 5060, "udp")
+    first = registrations.register(register("ann", 1), attacker, 0.0)
+    assert first.refused is None  # every phone is challenged once: not a failure
+    challenge = first.response
+    assert challenge is not None
+    refusals = [
+        registrations.register(
+            with_credentials(challenge, "ann", f"guess{n}", 2 + n), attacker, 1.0
+        ).refused
+        for n in range(3)
+    ]
+    assert [r.username if r else None for r in refusals] == ["ann", "ann", "ann"]
+    assert all(r is not None and r.peer == attacker and r.status == 401 for r in refusals)
+    assert [r.banned if r else None for r in refusals] == [False, False, True]
+    assert all(r is not None and "guess" not in r.reason for r in refusals)
+    dropped = registrations.register(with_credentials(challenge, "ann", "x", 9), attacker, 2.0)
+    assert dropped.response is None and dropped.refused is None  # a ban's packets: no record each
+
+
+def test_registering_someone_elses_address_is_reported_as_refused() -> None:
+    registrations = centre()
+    challenge = registrations.register(register("bob", 1), PHONE, 0.0).response
+    assert challenge is not None
+    value = answer_challenge(
+        challenge.headers.get_all("WWW-Authenticate")[0],
+        username="ann",
+        password="pa55word",
+        method="REGISTER",
+        uri="sip:127.0.0.1",
+    )
+    answer = registrations.register(register("bob", 2, auth=value), PHONE, 1.0)
+    assert answer.refused is not None
+    assert (answer.refused.username, answer.refused.status) == ("ann", 403)

@@ -99,6 +99,16 @@ async def bridged_call(
     return caller, caller_media, to_caller_leg, to_agent_leg
 
 
+def media_counts(metrics: str) -> dict[str, float]:
+    """The RTP lateness histograms' counts, from a /metrics scrape."""
+    counts = {}
+    for line in metrics.splitlines():
+        name, _, value = line.partition(" ")
+        if name.startswith("acd_rtp_") and name.endswith("_count"):
+            counts[name] = float(value)
+    return counts
+
+
 async def test_a_caller_dialling_a_queue_hears_music_then_talks_with_the_agents_phone(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -119,6 +129,9 @@ async def test_a_caller_dialling_a_queue_hears_music_then_talks_with_the_agents_
             await eventually(talked)
             calls = await live_calls(centre)
             assert [c["state"] for c in calls] == ["connected"]
+            timing = media_counts((await centre.admin.get("/metrics")).text)
+            assert timing["acd_rtp_paced_lateness_seconds_count"] > 0  # the music on hold
+            assert timing["acd_rtp_relayed_lateness_seconds_count"] > 0  # the voices
 
             assert (await caller.hang_up()).status == 200
             bye = await agent_phone.incoming("BYE")

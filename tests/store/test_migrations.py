@@ -22,6 +22,7 @@ TABLES = {
     "customers",
     "phone_numbers",
     "cases",
+    "voicemails",
     "alembic_version",
 }
 
@@ -51,7 +52,7 @@ def _differences(conn: Connection) -> list[Any]:
 async def test_upgrade_creates_every_table_on_a_fresh_database(database_url: str) -> None:
     await upgrade(database_url)
     assert await _inspect(database_url, _tables) == TABLES
-    assert await _inspect(database_url, _version) == ["0003_sip_ha1"]
+    assert await _inspect(database_url, _version) == ["0005_events_at"]
 
 
 async def test_a_second_upgrade_changes_nothing(database_url: str) -> None:
@@ -64,7 +65,7 @@ async def test_a_second_upgrade_changes_nothing(database_url: str) -> None:
         )
     await db.close()
     await upgrade(database_url)
-    assert await _inspect(database_url, _version) == ["0003_sip_ha1"]
+    assert await _inspect(database_url, _version) == ["0005_events_at"]
     rows = await _inspect(database_url, lambda c: c.execute(text("SELECT key FROM settings")).all())
     assert [r[0] for r in rows] == ["disaster"]
 

@@ -28,6 +28,9 @@ Where each figure counts:
   - ``abandon_times``: every abandon, short ones included (that is the
     point: misdials show at the bottom), by wait: up to 5, 10, 20, 30, 60,
     120, 300 s and more.
+  - Callbacks count as in ``acd.kpis`` (never an abandon; the wait ends when
+    an agent takes the task; ``callback_failed`` if the customer is not
+    reached; ``callbacks``: the calls that were callback tasks).
   - First-call resolution: an answered call whose last wrap-up was resolved
     (``resolved`` true, or disposition ``resolved``) and after which the same
     caller (customer id, else calling number) did not call again within
@@ -120,6 +123,7 @@ class _Call:
         "acw",
         "arrived_at",
         "blind",
+        "callback",
         "connected_at",
         "counted",
         "ended_at",
@@ -148,6 +152,7 @@ class _Call:
         self.placed: bool | None = None
         self.ring = self.talk = self.hold = self.acw = 0.0
         self.blind = self.warm = False
+        self.callback = False  # was a callback task
         self.resolved: bool | None = None  # by the call's latest wrap-up
 
 
@@ -170,6 +175,8 @@ _QUEUE_SUMS = (
     "overflowed",
     "blocked",
     "self_served",
+    "callback_failed",
+    "callbacks",
     "in_progress",
     "answered_within_sl",
     "abandoned_within_sl",
@@ -272,12 +279,16 @@ class _Fold:
                 call.queued_at = at
             elif event.reason == _BLIND:
                 call.blind = True
-        elif to_state is CallState.OFFERED:
+        elif to_state is CallState.OFFERED or to_state is CallState.CALLBACK_OFFERED:
             call.offered_at = at
             if call.placed is None:
                 call.placed = call.queued_at is not None and at > call.queued_at
-        elif to_state is CallState.CONNECTED:
-            if call.connected_at is None:
+        elif to_state is CallState.CALLBACK_QUEUED:
+            call.callback = True
+            if call.queued_at is None:  # booked: it queues as a callback task
+                call.queued_at = at
+        elif to_state is CallState.CONNECTED or to_state is CallState.DIALING:
+            if call.connected_at is None:  # a callback's wait ends when the agent takes it
                 call.connected_at = at
                 if call.offered_at is not None:
                     call.ring = at - call.offered_at
@@ -312,6 +323,7 @@ class _Fold:
             sums["placed"] += bool(call.placed)
             sums["transferred_blind"] += call.blind
             sums["transferred_warm"] += call.warm
+            sums["callbacks"] += call.callback
             if outcome is Outcome.ANSWERED:
                 connected_at = call.connected_at if call.connected_at is not None else call.ended_at
                 wait = connected_at - queued_at if queued_at is not None else 0.0
@@ -341,6 +353,8 @@ class _Fold:
                 sums["blocked"] += 1
             elif outcome is Outcome.SELF_SERVED:
                 sums["self_served"] += 1
+            elif outcome is Outcome.CALLBACK_FAILED:
+                sums["callback_failed"] += 1
         for agent_id, call_id, taken_at in self.resolutions:
             resolved = self.calls.get(call_id)
             ended_at = resolved.ended_at if resolved is not None else None
@@ -507,6 +521,7 @@ def queue_figures(tally: _Tally) -> Figures:
         answered
         + abandoned
         + int(s["short_abandoned"] + s["overflowed"] + s["blocked"] + s["self_served"])
+        + int(s["callback_failed"])
     )
     return {
         "offered": offered,
@@ -516,6 +531,8 @@ def queue_figures(tally: _Tally) -> Figures:
         "blocked": int(s["blocked"]),
         "overflowed": int(s["overflowed"]),
         "self_served": int(s["self_served"]),
+        "callback_failed": int(s["callback_failed"]),
+        "callbacks": int(s["callbacks"]),
         "in_progress": int(s["in_progress"]),
         "answered_within_sl": int(s["answered_within_sl"]),
         "abandoned_within_sl": int(s["abandoned_within_sl"]),

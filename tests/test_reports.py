@@ -22,8 +22,9 @@ from reportday import (
     fixture_day,
 )
 
+from acd.commands import AgentWentReady, CallbackAnswered, CallbackFailed, CallbackRequested
 from acd.events import CallStateChanged, Event
-from acd.ids import CallId, QueueId
+from acd.ids import AgentId, CallId, QueueId
 from acd.intervals import Interval, Intervals
 from acd.kpis import KpiFold
 from acd.reports import CallerCall, Dimension, ReportRow, ReportSpec, build_report
@@ -511,3 +512,36 @@ def test_transfers_through_the_engine_count_for_the_agent_who_made_them_and_the_
     folded = KpiFold()
     folded.extend(centre.events)
     assert folded.totals().per_queue[QueueId("tech")].aht_seconds == 122
+
+
+def test_callbacks_count_in_reports_as_in_the_kpi_fold() -> None:
+    """A caller who asks for a callback and is reached is answered; a booking
+    whose customer is not reached is callback failed; neither is an abandon."""
+    centre = EngineCentre().queue("sales", wrap_up_seconds=0)
+    centre.agent("a1", queues=["sales"], ready=False)
+    centre.at(T0).call("c1", "sales")
+    centre.at(T0 + 10).do(CallbackRequested(call_id=CallId("c1"), number="5550001"))
+    centre.call("b1", "sales", callback_number="5550002")
+    centre.at(T0 + 100).do(AgentWentReady(agent_id=AgentId("a1")))  # c1 first: its place
+    centre.at(T0 + 105).accept("a1", "c1")
+    centre.at(T0 + 120).do(CallbackAnswered(call_id=CallId("c1")))
+    centre.at(T0 + 180).agent_hangs_up("c1")
+    centre.at(T0 + 185).accept("a1", "b1")
+    centre.at(T0 + 215).do(CallbackFailed(call_id=CallId("b1"), reason="busy"))
+    spec = ReportSpec(
+        since=SINCE, until=UNTIL, intervals=Intervals(Interval.HALFHOUR, ZONE), sl_seconds={}
+    )
+    sales = figures(build_report(spec, centre.events)[Dimension.QUEUES], 0, "sales")
+    assert_figures(
+        sales,
+        {
+            "offered": 2,
+            "answered": 1,
+            "abandoned": 0,
+            "short_abandoned": 0,
+            "callback_failed": 1,
+            "callbacks": 2,
+            "asa_seconds": 105,  # from queueing to the agent taking the task
+            "avg_talk_seconds": 60,  # from the customer's answer
+        },
+    )

@@ -205,9 +205,10 @@ class Pacer:
                     skipped = self.align(now)
                     self._skipped += round((skipped - deadline) / period)
                     deadline = skipped
-            if deadline > now:
-                await asyncio.sleep(deadline - now)
-                now = self.now()
+            # Yield every tick, even one already due: a loop whose ticks take longer
+            # than a period would otherwise never let the sockets, SIP or HTTP run.
+            await asyncio.sleep(max(0.0, deadline - now))
+            now = self.now()
             self._last_deadline = deadline
             self._ticks += 1
             lateness = now - deadline

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 
 from ivr.media import MediaLeg, Output, Pacer, PlaybackEnd, Player, PortPool, PromptCache
 from ivr.media.leg import MAX_BURST
+from ivr.media.pacer import LatenessMeter
 from ivr.media.testing import FarEnd, ManualClock, numbered_prompt, until
 from ivr.rtp.packet import RtpPacket, seq_delta, timestamp_delta
 
@@ -163,3 +165,38 @@ async def test_the_running_pacer_keeps_fifty_legs_on_schedule(
         leg.close()
     for phone in phones:
         phone.close()
+
+
+class _Overloaded:
+    """A paced leg whose every tick costs more than a whole period: an overloaded server.
+
+    It counts the ticks in a row that ran without anything else running in
+    between, and gives up (failing the pacer's task) at three, so that a
+    starved loop fails the test instead of hanging it.
+    """
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self.in_a_row = 0
+
+    def pace(self, now: float, meter: LatenessMeter) -> bool:
+        self.ticks += 1
+        self.in_a_row += 1
+        if self.in_a_row >= 3:
+            raise AssertionError("three ticks in a row with nothing else run between them")
+        time.sleep(0.03)  # 30 ms of work in a 20 ms period, holding the loop
+        return True
+
+
+async def test_an_overloaded_pacer_still_lets_the_rest_of_the_loop_run() -> None:
+    """Ticks that overrun their period must not starve SIP, HTTP and the sockets."""
+    pacer = Pacer()
+    leg = _Overloaded()
+    pacer.add(leg)
+    async with asyncio.TaskGroup() as group:
+        ticking = group.create_task(pacer.run())
+        while leg.ticks < 10:
+            leg.in_a_row = 0  # the rest of the loop ran
+            await asyncio.sleep(0)
+        ticking.cancel()
+    assert leg.ticks >= 10

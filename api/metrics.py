@@ -159,6 +159,12 @@ class Metrics:
             ),
             registry=r,
         )
+        self.loop_lag = Histogram(
+            "acd_event_loop_lag_seconds",
+            "How much later than due the event loop woke a 20 ms sleep (api.loop_lag)",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.1, 0.25, 1.0),
+            registry=r,
+        )
         # label values -> child, looked up here first: prometheus_client's labels()
         # validates and locks on every call, and every event makes a few of them
         self._children: dict[tuple[object, tuple[str, ...]], Any] = {}

@@ -40,7 +40,7 @@ from acd.events import CallStateChanged, ReservationStateChanged
 from acd.ids import AgentId, CallId, CustomerId, QueueId
 from acd.kpis import KpiFold
 from acd.states import CallState
-from api import audit
+from api import audit, loop_lag
 from api.auth import Tokens
 from api.call_log import CallLog
 from api.heap import Heap, Tended
@@ -209,6 +209,7 @@ class Server:
         runtime = group.create_task(self.runtime.run(), name="routing runtime")
         writer = group.create_task(self.journal.run(), name="event journal")
         tending = group.create_task(self._tend_heap(heap), name="garbage collector policy")
+        lagging = group.create_task(loop_lag.watch(self.metrics.loop_lag), name="loop lag")
         sip_side: list[asyncio.Task[None]] = []
         if self.settings.sip_port is not None:
             self.switchboard = self._switchboard()
@@ -224,6 +225,7 @@ class Server:
             for task in sip_side:
                 task.cancel()
             tending.cancel()
+            lagging.cancel()
             runtime.cancel()
             await self.journal.close()
             writer.cancel()

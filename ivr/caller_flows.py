@@ -3,10 +3,11 @@
 Theory of operation. ``CallerFlows`` carries out, for the callers ``ivr.calls``
 holds, what their ``FlowRun`` asks (``actions``: prompts, a queue, a callback,
 a recording, a hang-up) and feeds the flow what happens (``digit``, a prompt
-played out, a recording's end, its timers through ``advance``). A queued
-caller hears music on hold (``hold``) and the core's announcements
-(``announce``); entering a queue hands the caller to the core
-(``hand_to_core``: a ``QueueEntry`` for ``report``).
+played out, a recording's end, its timers through ``advance``); a key comes
+by RTP (RFC 4733) or in an INFO (``relayed_digit``). A queued caller hears
+music on hold (``hold``) and the core's announcements (``announce``);
+entering a queue hands the caller to the core (``hand_to_core``: a
+``QueueEntry`` for ``report``).
 
 Voicemail (``ivr.messages``): the flow's ``StartRecording`` records the
 caller's leg to a file under the voicemail directory until ``#``, the
@@ -52,8 +53,11 @@ from ivr.media.leg import PlaybackEnd
 from ivr.messages import STOP_KEY, Messages
 from ivr.notices_and_jobs import Notice, QueueEntry
 from ivr.rtp.dtmf import KeyPressed
+from ivr.sip.message import Request
 
 log = logging.getLogger(__name__)
+
+DTMF_RELAY = "application/dtmf-relay"
 
 
 class CallerFlows:
@@ -341,3 +345,17 @@ class CallerFlows:
             left.mailbox,
             extra={"call_id": caller.call_id, "ani": caller.ani, "mailbox": left.mailbox},
         )
+
+
+def relayed_digit(request: Request) -> str | None:
+    """The key of an INFO with ``application/dtmf-relay`` (``Signal=5``), if it is one."""
+    content = request.headers.content_type()
+    if content is None or content.essence != DTMF_RELAY:
+        return None
+    for line in request.body.decode("utf-8", "replace").splitlines():
+        name, _, value = line.partition("=")
+        if name.strip().lower() == "signal":
+            digit = value.strip().upper()
+            if len(digit) == 1 and digit in "0123456789*#ABCD":
+                return digit
+    return None

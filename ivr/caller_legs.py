@@ -88,6 +88,7 @@ del S, In
 # The caller states in which their ``FlowRun`` runs: the IVR, and the callback menu
 # a queued caller reaches by pressing 1 (until the goodbye).
 IN_A_FLOW = frozenset({CallerState.IN_FLOW, CallerState.CALLBACK_MENU, CallerState.CALLBACK_BOOKED})
+# The caller states in which an agent may be connected to them: waiting in a queue.
 WAITING = frozenset({CallerState.QUEUED, CallerState.CALLBACK_MENU, CallerState.CALLBACK_BOOKED})
 
 

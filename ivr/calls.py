@@ -59,7 +59,7 @@ from acd.ids import AgentId, CallId
 from ivr.agent_legs import AgentLeg
 from ivr.agent_phones import AgentPhones
 from ivr.answering import Answering, InviteToAnswer
-from ivr.caller_flows import CallerFlows
+from ivr.caller_flows import CallerFlows, relayed_digit
 from ivr.caller_legs import IN_A_FLOW, WAITING, CallerInput, CallerLeg, Callers, CallerState
 from ivr.calling_back import DEFAULT_RING_SECONDS, CallingBack
 from ivr.connections import Connections
@@ -93,8 +93,6 @@ from ivr.site_calls import OverflowMode, SiteCalls
 from ivr.transfers import Transfers
 
 log = logging.getLogger(__name__)
-
-DTMF_RELAY = "application/dtmf-relay"
 
 
 class Calls:
@@ -361,7 +359,7 @@ class Calls:
             refusal = response_to(request, 403, "Only an agent's phone may transfer")
             self._respond(received.key, refusal)
         elif method == "INFO":
-            digit = _relayed_digit(request)
+            digit = relayed_digit(request)
             self._respond(received.key, response_to(request, 200))
             if caller is not None and digit is not None:
                 self.flows.digit(caller, digit)
@@ -495,17 +493,3 @@ class Calls:
 def output_peer(request: Request) -> Peer:
     """Where an in-dialog request goes without a better address: its Request-URI."""
     return Peer.for_uri(request.uri)
-
-
-def _relayed_digit(request: Request) -> str | None:
-    """The key of an INFO with ``application/dtmf-relay`` (``Signal=5``), if it is one."""
-    content = request.headers.content_type()
-    if content is None or content.essence != DTMF_RELAY:
-        return None
-    for line in request.body.decode("utf-8", "replace").splitlines():
-        name, _, value = line.partition("=")
-        if name.strip().lower() == "signal":
-            digit = value.strip().upper()
-            if len(digit) == 1 and digit in "0123456789*#ABCD":
-                return digit
-    return None

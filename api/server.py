@@ -4,16 +4,16 @@
 memberships, each customer's last agent), closes the calls a crash left open
 as ``interrupted`` (but puts back the callback tasks that were waiting),
 continues the event sequence, and then runs the routing runtime and the
-journal's writer in one task group. ``execute`` is how the
-API changes anything: the command goes through the runtime, and the reply
-waits until its events are durable.
+journal's writer in one task group; with a SIP port, the switchboard and
+what carries its reports to the core run there too (``api.sip_side``).
+``execute`` is how the API changes anything: the command goes through the
+runtime, and the reply waits until its events are durable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -25,11 +25,6 @@ import yaml
 
 from acd.commands import (
     AgentConfigured,
-    AgentDeviceLost,
-    AgentDeviceRestored,
-    AgentHungUp,
-    CallArrived,
-    CallTransferred,
     Command,
     DisasterModeChanged,
     QueueConfigured,
@@ -38,16 +33,17 @@ from acd.engine import Engine, Step
 from acd.errors import CommandRejected
 from acd.events import CallStateChanged, ReservationStateChanged
 from acd.ids import AgentId, CallId, CustomerId, QueueId
-from acd.kpis import KpiFold
 from acd.states import CallState
-from api import audit, loop_lag
+from api import loop_lag
 from api.auth import Tokens
 from api.call_log import CallLog
 from api.heap import Heap, Tended
 from api.metrics import KpiCounters, Metrics, live_gauges, media_timing
 from api.schemas import AgentBody, CustomerBody, QueueBody, dump
 from api.settings import Settings
-from api.store import directory, migrate, voicemails
+from api.sinks import JournalSink, Today
+from api.sip_side import SipSide, SipSink
+from api.store import directory, migrate
 from api.store.contacts import LiveLeg
 from api.store.database import Database
 from api.store.journal import EventJournal
@@ -59,27 +55,13 @@ from cti.runtime import Applied, Guard, Runtime
 from cti.screenpop import ScreenPops
 from cti.softphone import BadCommand
 from cti.wire import iso
-from ivr.agent_phones import PhoneUnanswered
-from ivr.calls import (
-    CallEnded,
-    CallKept,
-    CallOnHold,
-    CallRequeued,
-    Calls,
-    QueueEntry,
-    TransferRefused,
-)
-from ivr.flow_config import load_flow
-from ivr.registrations import PhoneNotice, PhoneRegistered, Registrations
 from ivr.sip.accounts import SipAccount, SipAccounts, ha1_by_name
-from ivr.sip.digest import Algorithm, hashed_secrets
-from ivr.site_calls import OverflowMode
+from ivr.sip.digest import hashed_secrets
 from ivr.switchboard import Switchboard
 
 log = logging.getLogger("acd.server")
 
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
-DEMO_IVR = Path(__file__).parent.parent / "ivr" / "demo_ivr.yaml"
 
 
 class Unavailable(Exception):
@@ -92,27 +74,6 @@ class Unavailable(Exception):
 
     def __reduce__(self) -> tuple[type[Unavailable], tuple[str, str]]:
         return (type(self), (self.error_id, self.message))  # copy and pickle
-
-
-class Today:
-    """Today's KPIs per queue (UTC day), folded from every event as it happens."""
-
-    def __init__(self, sl_seconds: Callable[[], dict[QueueId, float]]) -> None:
-        self._sl_seconds = sl_seconds
-        self._day = -1
-        self._fold = KpiFold()
-
-    def accept(self, step: Step, notes: Sequence[CallOpened]) -> None:
-        for event in step.events:
-            day = int(event.at // 86_400)
-            if day != self._day:
-                self._day = day
-                self._fold = KpiFold(self._sl_seconds())
-            self._fold.add(event)
-
-    def service_level(self, queue_id: QueueId) -> float | None:
-        kpis = self._fold.totals().per_queue.get(queue_id)
-        return None if kpis is None else kpis.service_level
 
 
 class Server:
@@ -135,7 +96,6 @@ class Server:
         self.numbers_changing = asyncio.Lock()  # one change of the directory's numbers at a time
         self.sip_accounts = SipAccounts()  # loaded at start
         self.switchboard: Switchboard | None = None  # with --sip-port
-        self._phone_notices: asyncio.Queue[PhoneNotice] = asyncio.Queue()
         self.replies = Replies(
             settings.idempotency_entries, refusals=(CommandRejected, Unavailable, BadCommand)
         )
@@ -187,7 +147,7 @@ class Server:
                 self.hub.preload(await self.journal.recent_events(self.settings.replay_events))
             except Exception as error:  # the database is down: the spool carried the start
                 log.warning("no replay of events from before the start: %s", error)
-        sinks = (_JournalSink(self.journal), self.metrics, self.today, self.kpi_counters, CallLog())
+        sinks = (JournalSink(self.journal), self.metrics, self.today, self.kpi_counters, CallLog())
         for sink in sinks:
             self.runtime.add_sink(sink)
         await self._restore()
@@ -212,13 +172,14 @@ class Server:
         lagging = group.create_task(loop_lag.watch(self.metrics.loop_lag), name="loop lag")
         sip_side: list[asyncio.Task[None]] = []
         if self.settings.sip_port is not None:
-            self.switchboard = self._switchboard()
-            self.runtime.add_sink(_SipSink(self.switchboard.calls))
+            sip = SipSide(self)
+            self.switchboard = sip.switchboard
+            self.runtime.add_sink(SipSink(self.switchboard.calls))
             self.metrics.watch(media_timing(self.switchboard.calls.pacer))
             sip_side.append(group.create_task(self.switchboard.run(), name="SIP switchboard"))
-            sip_side.append(group.create_task(self._phones_to_engine(), name="SIP phones"))
-            sip_side.append(group.create_task(self._calls_to_engine(), name="SIP calls"))
-            sip_side.append(group.create_task(self._messages_to_store(), name="voicemail"))
+            sip_side.append(group.create_task(sip.phones_to_engine(), name="SIP phones"))
+            sip_side.append(group.create_task(sip.calls_to_engine(), name="SIP calls"))
+            sip_side.append(group.create_task(sip.messages_to_store(), name="voicemail"))
             await self.switchboard.started.wait()
 
         async def stop() -> None:
@@ -232,209 +193,6 @@ class Server:
 
         stack.push_async_callback(stop)
         self.started = True
-
-    def _switchboard(self) -> Switchboard:
-        # The nonce key is derived from the signing key, so challenges survive a restart.
-        secret = hashlib.sha256(f"sip-nonces:{self.key}".encode()).digest()
-        algorithms = [Algorithm.from_token(t.strip()) for t in self.settings.sip_digest.split(",")]
-        if not algorithms or None in algorithms:
-            raise ValueError(f"ACD_SIP_DIGEST: unknown algorithm in {self.settings.sip_digest!r}")
-        registrations = Registrations(
-            self.sip_accounts,
-            realm=self.settings.sip_realm,
-            secret=secret,
-            algorithms=[a for a in algorithms if a is not None],
-        )
-        flow_path = self.settings.ivr_flow
-        if flow_path is None and self.settings.demo:
-            flow_path = DEMO_IVR
-        return Switchboard(
-            host=self.settings.host,
-            port=self.settings.sip_port or 0,
-            registrations=registrations,
-            on_phone=self._phone_notices.put_nowait,
-            taking_calls=lambda: self.ready,
-            has_account=lambda agent_id: self.sip_accounts.of_agent(agent_id) is not None,
-            queues=lambda: self.queues.keys(),
-            new_call_id=self.new_call_id,
-            flow=None if flow_path is None else load_flow(flow_path),
-            voicemail_dir=self.settings.voicemail_directory(),
-            find_agent=self._agent_named,
-            overflow=OverflowMode(self.settings.sip_overflow),
-            on_refused=audit.register_refused,
-            callback_uri=self.settings.sip_callback_uri,
-            callback_ring_seconds=self.settings.sip_callback_ring_seconds,
-        )
-
-    def _agent_named(self, name: str) -> AgentId | None:
-        """An agent by id, else by SIP username: the target of a REFER."""
-        if AgentId(name) in self.agents:
-            return AgentId(name)
-        account = self.sip_accounts.by_username(name)
-        return None if account is None else account.agent_id
-
-    async def _phones_to_engine(self) -> None:
-        """An agent's phone registered or went away: their device, for the core."""
-        while True:
-            notice = await self._phone_notices.get()
-            command: Command
-            if isinstance(notice, PhoneRegistered):
-                command = AgentDeviceRestored(agent_id=notice.agent_id)
-            else:
-                command = AgentDeviceLost(agent_id=notice.agent_id)
-            try:
-                await self.execute(command)
-            except CommandRejected as refused:  # not in a state it applies to (on a call...)
-                log.debug(
-                    "%s for %s: %s",
-                    type(command).__name__,
-                    notice.agent_id,
-                    refused,
-                    extra={"agent_id": notice.agent_id},
-                )
-            log.info(
-                "agent %s's phone: %s",
-                notice.agent_id,
-                type(notice).__name__,
-                extra={"agent_id": notice.agent_id},
-            )
-
-    async def _calls_to_engine(self) -> None:
-        """What the SIP calls report, for the core: callers queued, offers answered, hang-ups."""
-        assert self.switchboard is not None
-        calls = self.switchboard.calls
-        while True:
-            notice = await calls.notices.get()
-            try:
-                if isinstance(notice, QueueEntry):
-                    await self._sip_call_arrived(notice)
-                elif isinstance(notice, PhoneUnanswered):
-                    await self._phone_unanswered(notice)
-                else:
-                    await self.execute(notice)
-            except CommandRejected as refused:  # the core moved on (the offer expired...)
-                log.info(
-                    "%s refused by the core: %s",
-                    type(notice).__name__,
-                    refused,
-                    extra={"call_id": getattr(notice, "call_id", None)},
-                )
-                if isinstance(notice, QueueEntry) and notice.callback_number is None:
-                    calls.act(CallEnded(call_id=notice.call_id))
-                elif isinstance(notice, CallTransferred):  # asked by REFER: the phone is told
-                    calls.act(TransferRefused(call_id=notice.call_id, error_id=refused.error_id))
-
-    async def _messages_to_store(self) -> None:
-        """Messages callers left in the IVR, filed in the store (retried while it is down).
-
-        The file is complete on disk before the notice comes; filing is
-        idempotent on its path, so a retry after a lost commit files it once.
-        A message the database refuses while it answers is logged and left
-        as a file only (a retry would be refused the same way).
-        """
-        assert self.switchboard is not None
-        messages = self.switchboard.calls.messages
-        assert messages is not None
-        while True:
-            left = await messages.left.get()
-            row = {
-                "mailbox": left.mailbox,
-                "call_id": left.call_id,
-                "ani": left.ani,
-                "dnis": left.dnis,
-                "language": left.language,
-                "data": dict(left.data),
-                "path": left.path,
-                "seconds": round(left.seconds, 3),
-            }
-            filed = None
-            while filed is None:
-                try:
-                    filed = await voicemails.file_message(self.database, row, at=left.at)
-                except Exception as error:
-                    if await self.database.ping():  # not an outage: retrying would not help
-                        log.error(
-                            "message %s could not be filed: %s",
-                            left.path,
-                            error,
-                            extra={"call_id": left.call_id},
-                        )
-                        break
-                    log.warning(
-                        "message %s not filed yet: %s",
-                        left.path,
-                        error,
-                        extra={"call_id": left.call_id},
-                    )
-                    await asyncio.sleep(1.0)
-            if filed is None:
-                continue
-            self.hub.notify_staff(
-                {
-                    "seq": None,
-                    "type": "voicemail.left",
-                    "at": iso(left.at),
-                    "data": {k: v for k, v in filed.items() if k != "path"},
-                }
-            )
-
-    async def _phone_unanswered(self, notice: PhoneUnanswered) -> None:
-        """Accepted on the desktop, but the agent's phone never took the call: back to the queue.
-
-        The core is connected already (the desktop's accept), so this is no
-        rejected offer: the caller is sent back to the queue they were in, as
-        a blind transfer would (a fresh wait; the agent's leg ends), rather
-        than left on music on hold with nobody on the line. Should the queue
-        refuse them (full), the call ends: better a clear end than endless music.
-        """
-        view = self.engine.call(notice.call_id)
-        if view is None or view.agent_id != notice.agent_id:
-            return  # the call moved on meanwhile (hung up, transferred)
-        note = "the agent's phone did not answer"
-        try:
-            await self.execute(
-                CallTransferred(call_id=notice.call_id, queue_id=view.queue_id, note=note)
-            )
-        except CommandRejected as refused:
-            log.warning("call %s could not go back to its queue: %s", notice.call_id, refused)
-            await self.execute(AgentHungUp(call_id=notice.call_id))
-
-    async def _sip_call_arrived(self, entry: QueueEntry) -> None:
-        """A SIP caller enters a queue (or books a callback in the IVR): ``CallArrived``
-        with its screen pop, as over REST."""
-        found = await self.find_customer(None, entry.ani)
-        customer = (found or {}).get("customer") or {}
-        customer_id = customer.get("id")
-        dedicated = customer.get("dedicated_agent_id")
-        context = CallOpened(
-            call_id=entry.call_id,
-            queue_id=entry.queue_id,
-            at=self.runtime.clock.now(),
-            ani=entry.ani,
-            dnis=entry.dnis,
-            customer_id=None if customer_id is None else CustomerId(customer_id),
-            data=dict(entry.data),
-        )
-        command = CallArrived(
-            call_id=entry.call_id,
-            queue_id=entry.queue_id,
-            ani=entry.ani,
-            dnis=entry.dnis,
-            language=entry.language,
-            skills=dict(entry.skills),
-            priority=entry.priority,
-            customer_id=context.customer_id,
-            dedicated_agent=None if dedicated is None else AgentId(dedicated),
-            data=dict(entry.data),
-            callback_number=entry.callback_number,
-        )
-        self.pops.open(context, found)
-        self.note_arrival(entry.call_id)
-        try:
-            await self.execute(command, notes=[context])
-        except BaseException:
-            self.pops.forget(entry.call_id)
-            raise
 
     async def _tend_heap(self, heap: Heap) -> None:
         while True:
@@ -702,47 +460,3 @@ def _put_back(leg: LiveLeg, number: str, enqueued_at: float) -> Callable[[Engine
         )
 
     return restore
-
-
-class _SipSink:
-    """Hands the SIP calls the core's actions and the end of each call, in order, at once.
-
-    A call entering a queue goes first, before the step's actions: a new call
-    kept (``CallKept``: a caller still ringing is answered before any offer
-    rings a phone for them) or a talking call sent back by a blind transfer
-    (``CallRequeued``: the transferring agent's phone is let go before the
-    next agent's rings).
-    """
-
-    def __init__(self, calls: Calls) -> None:
-        self._calls = calls
-
-    def accept(self, step: Step, notes: Sequence[CallOpened]) -> None:
-        for event in step.events:
-            if isinstance(event, CallStateChanged) and event.to_state is CallState.QUEUED:
-                if event.from_state is CallState.ARRIVED:
-                    self._calls.act(CallKept(call_id=event.call_id))
-                elif event.from_state in (CallState.CONNECTED, CallState.HELD):
-                    self._calls.act(CallRequeued(call_id=event.call_id))
-        for action in step.actions:
-            self._calls.act(action)
-        for event in step.events:
-            if not isinstance(event, CallStateChanged):
-                continue
-            if event.to_state is CallState.ENDED:
-                self._calls.act(CallEnded(call_id=event.call_id))
-            elif event.to_state is CallState.HELD:
-                self._calls.act(CallOnHold(call_id=event.call_id, held=True))
-            elif event.from_state is CallState.HELD and event.to_state is CallState.CONNECTED:
-                self._calls.act(CallOnHold(call_id=event.call_id, held=False))
-
-
-class _JournalSink:
-    """Feeds the journal each step's notes and events, in order, as one batch."""
-
-    def __init__(self, journal: EventJournal) -> None:
-        self._journal = journal
-
-    def accept(self, step: Step, notes: Sequence[CallOpened]) -> None:
-        if notes or step.events:
-            self._journal.append([*notes, *step.events])

@@ -17,8 +17,10 @@ carries it). It ends once (``ENDED``): the caller's BYE, our BYE, a 2xx never
 acknowledged, or our refusal of a ringing caller (302, 486). ``CALLER_TRANSITIONS`` is the whole
 machine; an input it does not list is a bug and raises.
 
-The record holds no I/O of its own: ``ivr.calls`` drives the media and the
-SIP messages and moves the state here.
+The record holds no I/O of its own: ``ivr.calls`` and its parts
+(``ivr.answering``, ``ivr.caller_flows``, ``ivr.connections``,
+``ivr.transfers``) drive the media and the SIP messages and move the state
+here. ``Callers`` holds the legs, by dialog and by call.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from types import MappingProxyType
 from acd.ids import CallId, Language
 from ivr.flows import FlowRun
 from ivr.media import Bridge, MediaLeg, Playback
-from ivr.sip.dialogs import Dialog
+from ivr.sip.dialogs import Dialog, DialogId
 from ivr.sip.transaction_outputs import Peer
 
 
@@ -82,6 +84,12 @@ CALLER_TRANSITIONS: Mapping[tuple[CallerState, CallerInput], CallerState] = Mapp
     }
 )
 del S, In
+
+# The caller states in which their ``FlowRun`` runs: the IVR, and the callback menu
+# a queued caller reaches by pressing 1 (until the goodbye).
+IN_A_FLOW = frozenset({CallerState.IN_FLOW, CallerState.CALLBACK_MENU, CallerState.CALLBACK_BOOKED})
+# The caller states in which an agent may be connected to them: waiting in a queue.
+WAITING = frozenset({CallerState.QUEUED, CallerState.CALLBACK_MENU, CallerState.CALLBACK_BOOKED})
 
 
 class CallerLeg:
@@ -142,3 +150,30 @@ class CallerLeg:
 
     def __repr__(self) -> str:
         return f"CallerLeg({self.call_id}, {self.state.value})"
+
+
+class Callers:
+    """The callers' legs we hold: by dialog for the network's requests, by call for the core's."""
+
+    __slots__ = ("_by_call", "_by_dialog")
+
+    def __init__(self) -> None:
+        self._by_dialog: dict[DialogId, CallerLeg] = {}
+        self._by_call: dict[CallId, CallerLeg] = {}
+
+    def add(self, caller: CallerLeg) -> None:
+        self._by_dialog[caller.dialog.id] = caller
+        self._by_call[caller.call_id] = caller
+
+    def remove(self, caller: CallerLeg) -> None:
+        self._by_dialog.pop(caller.dialog.id, None)
+        self._by_call.pop(caller.call_id, None)
+
+    def get(self, call_id: CallId) -> CallerLeg | None:
+        return self._by_call.get(call_id)
+
+    def by_dialog(self, dialog: DialogId) -> CallerLeg | None:
+        return self._by_dialog.get(dialog)
+
+    def all(self) -> list[CallerLeg]:
+        return list(self._by_dialog.values())

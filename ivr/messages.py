@@ -6,11 +6,11 @@ WAV file under ``directory``, at ``<YYYY-MM-DD>/<call id>.wav`` (UTC day):
 one file per call, since a voicemail node ends its call. The recording ends
 in one of three ways, and each keeps what was recorded:
 
-- the caller presses ``STOP_KEY`` (``#``): ``ivr.calls`` asks ``stop``;
+- the caller presses ``STOP_KEY`` (``#``): ``ivr.caller_flows`` asks ``stop``;
 - the node's ``max_seconds`` pass: the recorder stops itself;
 - the caller hangs up: the leg closes, and the recorder with it.
 
-``ivr.calls`` then gives the flow the file's path *relative to the
+``ivr.caller_flows`` then gives the flow the file's path *relative to the
 directory* (``recording_finished``), so that the flow's ``KeepMessage``
 carries the path the store keeps: the directory may move without a change to
 the rows. ``keep`` turns that ``KeepMessage`` into a ``MessageLeft`` notice on

@@ -16,7 +16,7 @@ Bounded and cleaned up: at most ``MAX_SITE_CALLS`` at once (a caller beyond
 that is treated as a refusal), each dial has a deadline (time is data:
 ``next_deadline`` and ``advance``), and ``close_all`` ends every leg when the
 server stops. A ``302`` before the caller is answered (``OverflowMode.REDIRECT``)
-is decided in ``ivr.calls``; once a caller is answered, overflow is always
+is decided in ``ivr.answering``; once a caller is answered, overflow is always
 this bridge.
 """
 

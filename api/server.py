@@ -102,7 +102,7 @@ class Server:
         self.queues: dict[QueueId, QueueBody] = {}
         self.agents: dict[AgentId, AgentBody] = {}
         self.disaster: dict[str, Any] = {"active": False, "site": None}
-        self.today = Today(lambda: {q: b.sl_seconds for q, b in self.queues.items()})
+        self.today = Today(self._sl_seconds_of)
         self.kpi_counters = KpiCounters(self._sl_seconds_of, self._service_level_targets)
         self.engine = Engine()
         self.runtime = Runtime(self.engine, [])

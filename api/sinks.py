@@ -17,19 +17,23 @@ from cti.context import CallOpened
 
 
 class Today:
-    """Today's KPIs per queue (UTC day), folded from every event as it happens."""
+    """Today's KPIs per queue (UTC day), folded from every event as it happens.
 
-    def __init__(self, sl_seconds: Callable[[], dict[QueueId, float]]) -> None:
+    A queue's threshold X is read when each call ends (``sl_seconds``), so a
+    queue created or changed during the day is measured by its X from then on.
+    """
+
+    def __init__(self, sl_seconds: Callable[[QueueId], float | None]) -> None:
         self._sl_seconds = sl_seconds
         self._day = -1
-        self._fold = KpiFold()
+        self._fold = KpiFold(sl_seconds)
 
     def accept(self, step: Step, notes: Sequence[CallOpened]) -> None:
         for event in step.events:
             day = int(event.at // 86_400)
             if day != self._day:
                 self._day = day
-                self._fold = KpiFold(self._sl_seconds())
+                self._fold = KpiFold(self._sl_seconds)
             self._fold.add(event)
 
     def service_level(self, queue_id: QueueId) -> float | None:

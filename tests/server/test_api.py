@@ -178,3 +178,20 @@ async def test_an_agents_sip_credentials_are_kept_as_digest_hashes_only(
         assert (await admin.delete("/v1/agents/ann/sip")).status_code == 204
         gone = await admin.get("/v1/agents/ann/sip")
         assert gone.status_code == 404 and gone.json()["error_id"] == "no_sip_account"
+
+
+async def test_todays_service_level_measures_by_a_threshold_changed_during_the_day(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with running(database_url, tmp_path, CENTRE) as centre:
+        ann = centre.client(token("agent", "ann"))
+        assert (await ann.post("/v1/agents/ann/login")).status_code == 200  # the day has begun
+        changed = await centre.admin.put("/v1/queues/sales", json={"id": "sales", "sl_seconds": 1})
+        assert changed.status_code == 200, changed.text
+        call = (await centre.admin.post("/v1/calls", json={"queue": "sales"})).json()
+        await asyncio.sleep(1.2)  # waits longer than the new threshold, not the old 20 s
+        assert (await ann.post("/v1/agents/ann/ready")).status_code == 200
+        assert (await ann.post(f"/v1/calls/{call['id']}/accept")).status_code == 200
+        assert (await ann.post(f"/v1/calls/{call['id']}/hangup")).status_code == 200
+        stats = (await centre.admin.get("/v1/queues/sales/stats")).json()
+        assert stats["service_level_today"] == 0.0

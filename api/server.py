@@ -183,8 +183,13 @@ class Server:
             await self.switchboard.started.wait()
 
         async def stop() -> None:
-            for task in sip_side:
-                task.cancel()
+            if sip_side:  # the calls are hung up first, then what they left is filed
+                *calls_side, filer = sip_side
+                for task in calls_side:
+                    task.cancel()
+                await asyncio.wait(calls_side)
+                await sip.file_left_behind()
+                filer.cancel()
             tending.cancel()
             lagging.cancel()
             runtime.cancel()

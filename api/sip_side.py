@@ -38,6 +38,7 @@ from cti.wire import iso
 from ivr.agent_phones import PhoneUnanswered
 from ivr.calls import Calls
 from ivr.flow_config import load_flow
+from ivr.messages import MessageLeft
 from ivr.notices_and_jobs import (
     CallEnded,
     CallKept,
@@ -170,47 +171,68 @@ class SipSide:
         assert messages is not None
         while True:
             left = await messages.left.get()
-            row = {
-                "mailbox": left.mailbox,
-                "call_id": left.call_id,
-                "ani": left.ani,
-                "dnis": left.dnis,
-                "language": left.language,
-                "data": dict(left.data),
-                "path": left.path,
-                "seconds": round(left.seconds, 3),
-            }
-            filed = None
-            while filed is None:
-                try:
-                    filed = await voicemails.file_message(self._server.database, row, at=left.at)
-                except Exception as error:
-                    # The database answers: not an outage, retrying would not help.
-                    if await self._server.database.ping():
-                        log.error(
-                            "message %s could not be filed: %s",
-                            left.path,
-                            error,
-                            extra={"call_id": left.call_id},
-                        )
-                        break
-                    log.warning(
-                        "message %s not filed yet: %s",
+            try:
+                await self._file(left)
+            finally:
+                messages.left.task_done()
+
+    async def file_left_behind(self, seconds: float = 5.0) -> None:
+        """At stop, once every call is hung up: wait until what they left is filed.
+
+        A caller still speaking when the server stops keeps their message, as
+        one who hangs up does; ``seconds`` bounds the wait for the database.
+        """
+        messages = self.switchboard.calls.messages
+        if messages is None:
+            return
+        for _ in range(10):  # the recordings close with their legs, a few callbacks later
+            await asyncio.sleep(0)
+        try:
+            async with asyncio.timeout(seconds):
+                await messages.left.join()
+        except TimeoutError:
+            log.error("messages not filed at stop (their files are kept)")
+
+    async def _file(self, left: MessageLeft) -> None:
+        row = {
+            "mailbox": left.mailbox,
+            "call_id": left.call_id,
+            "ani": left.ani,
+            "dnis": left.dnis,
+            "language": left.language,
+            "data": dict(left.data),
+            "path": left.path,
+            "seconds": round(left.seconds, 3),
+        }
+        filed = None
+        while filed is None:
+            try:
+                filed = await voicemails.file_message(self._server.database, row, at=left.at)
+            except Exception as error:
+                # The database answers: not an outage, retrying would not help.
+                if await self._server.database.ping():
+                    log.error(
+                        "message %s could not be filed: %s",
                         left.path,
                         error,
                         extra={"call_id": left.call_id},
                     )
-                    await asyncio.sleep(1.0)
-            if filed is None:
-                continue
-            self._server.hub.notify_staff(
-                {
-                    "seq": None,
-                    "type": "voicemail.left",
-                    "at": iso(left.at),
-                    "data": {k: v for k, v in filed.items() if k != "path"},
-                }
-            )
+                    return
+                log.warning(
+                    "message %s not filed yet: %s",
+                    left.path,
+                    error,
+                    extra={"call_id": left.call_id},
+                )
+                await asyncio.sleep(1.0)
+        self._server.hub.notify_staff(
+            {
+                "seq": None,
+                "type": "voicemail.left",
+                "at": iso(left.at),
+                "data": {k: v for k, v in filed.items() if k != "path"},
+            }
+        )
 
     async def _phone_unanswered(self, notice: PhoneUnanswered) -> None:
         """Accepted on the desktop, but the agent's phone never took the call: back to the queue.

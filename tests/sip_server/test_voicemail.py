@@ -184,3 +184,24 @@ async def test_a_message_stops_at_the_nodes_limit_and_the_caller_is_thanked_and_
         finally:
             caller.close()
             media.close()
+
+
+async def test_a_message_being_recorded_when_the_server_stops_is_filed_all_the_same(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with leaving_a_message(database_url, tmp_path) as (centre, caller, media, to_leg):
+        for frame in VOICE[:25]:
+            media.send_audio(frame, to_leg)
+        calls: Calls = centre.server.switchboard.calls
+        assert calls.messages is not None
+        recording = calls.messages.recording(calls.callers()[0].call_id)
+        assert recording is not None
+        await eventually(lambda: recording.samples >= 25 * 160)
+        await centre.stop()  # the caller is still speaking
+
+    settings = {"voicemail_dir": tmp_path / "voicemail"}
+    async with running(database_url, tmp_path, CENTRE, **settings) as again:
+        message = await one_message(again)
+        assert message["ani"] == CALLER
+        audio = await again.admin.get(f"/v1/voicemails/{message['id']}/audio")
+        assert_holds_only(VOICE[:25], audio.content)

@@ -189,7 +189,7 @@ async def test_a_message_stops_at_the_nodes_limit_and_the_caller_is_thanked_and_
 async def test_a_message_being_recorded_when_the_server_stops_is_filed_all_the_same(
     database_url: str, tmp_path: Path
 ) -> None:
-    async with leaving_a_message(database_url, tmp_path) as (centre, caller, media, to_leg):
+    async with leaving_a_message(database_url, tmp_path) as (centre, _caller, media, to_leg):
         for frame in VOICE[:25]:
             media.send_audio(frame, to_leg)
         calls: Calls = centre.server.switchboard.calls

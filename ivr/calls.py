@@ -124,7 +124,6 @@ class Calls:
         self._transactions = transactions
         self._carry_out = carry_out
         self._wake = wake
-        self.flow = flow
         self.ports = ports or PortPool(host=host)
         self.pacer = Pacer()
         self.player = player or Player()
@@ -149,7 +148,6 @@ class Calls:
             pacer=self.pacer,
             clock=clock,
         )
-        self.overflow = overflow
         self.outbound = OutboundLegs(
             host=host,
             transactions=transactions,

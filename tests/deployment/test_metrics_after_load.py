@@ -33,16 +33,16 @@ CENTRE: dict[str, Any] = {
 }
 
 
-def documented_metrics(*, sip: bool = False) -> set[str]:
+def documented_metrics() -> set[str]:
     """The metrics of the README's table (### Metrics), as they are named there.
 
     Rows that say "with SIP on" are exported only by a server that listens for
-    SIP; they are left out unless ``sip``.
+    SIP, which this one does not: they are left out.
     """
     readme = (ROOT / "README.md").read_text()
     section = readme.split("\n### Metrics\n", 1)[1].split("\n#", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `acd_")]
-    rows = [row for row in rows if sip or "with SIP on" not in row]
+    rows = [row for row in rows if "with SIP on" not in row]
     return {name for row in rows for name in re.findall(r"`(acd_\w+)`", row.split("|")[1])}
 
 

@@ -55,6 +55,12 @@ def call_in_state(centre: Running, state: str) -> Callable[[], Awaitable[bool]]:
     return check
 
 
+async def connected_call_id(centre: Running) -> str:
+    """The id of the one live call, once it is connected."""
+    await eventually(call_in_state(centre, "connected"))
+    return str((await live_calls(centre))[0]["id"])
+
+
 @asynccontextmanager
 async def centre_with_phone(
     database_url: str, tmp_path: Path, *, ready: bool = True, **settings: Any
@@ -395,8 +401,7 @@ async def test_hold_from_the_desktop_plays_music_to_the_caller_until_unhold(
         )
         ann = centre.client(token("agent", "ann"))
         try:
-            await eventually(call_in_state(centre, "connected"))
-            call_id = (await live_calls(centre))[0]["id"]
+            call_id = await connected_call_id(centre)
             assert (await ann.post(f"/v1/calls/{call_id}/hold")).status_code == 200
             music = set(PromptCache().frames("moh", Codec.PCMU))
             caller_media.packets.clear()

@@ -27,6 +27,7 @@ from sip_server.test_calls import (
     bridged_call,
     call_in_state,
     centre_with_phone,
+    connected_call_id,
     eventually,
     live_calls,
     payloads,
@@ -202,8 +203,7 @@ async def test_hold_from_the_desktop_re_invites_the_phone_sendonly_then_sendrecv
         caller, caller_media, to_caller_leg, _ = await bridged_call(centre, phone, agent_media)
         desk = centre.client(token("agent", "ann"))
         try:
-            await eventually(call_in_state(centre, "connected"))
-            call_id = (await live_calls(centre))[0]["id"]
+            call_id = await connected_call_id(centre)
             assert (await desk.post(f"/v1/calls/{call_id}/hold")).status_code == 200
             hold = await phone.incoming("INVITE")
             assert hold.to_address is not None and hold.to_address.tag  # in the call's dialog
@@ -281,8 +281,7 @@ async def test_re_invites_that_cross_are_answered_491_and_ours_is_sent_again(
         desk = centre.client(token("agent", "ann"))
         port = agent_media.address[1]
         try:
-            await eventually(call_in_state(centre, "connected"))
-            call_id = (await live_calls(centre))[0]["id"]
+            call_id = await connected_call_id(centre)
             assert (await desk.post(f"/v1/calls/{call_id}/hold")).status_code == 200
             ours = await phone.incoming("INVITE")
             # The phone re-INVITEs before answering ours: glare, both ways (RFC 3261 §14).
@@ -308,8 +307,7 @@ async def test_a_phone_refusing_the_hold_keeps_the_call(database_url: str, tmp_p
         caller, caller_media, to_caller_leg, _ = await bridged_call(centre, phone, agent_media)
         desk = centre.client(token("agent", "ann"))
         try:
-            await eventually(call_in_state(centre, "connected"))
-            call_id = (await live_calls(centre))[0]["id"]
+            call_id = await connected_call_id(centre)
             assert (await desk.post(f"/v1/calls/{call_id}/hold")).status_code == 200
             hold = await phone.incoming("INVITE")
             phone.respond(hold, 488)
@@ -341,8 +339,7 @@ async def test_hanging_up_on_the_desktop_sends_bye_to_the_caller_and_the_phone(
         caller, caller_media, _, _ = await bridged_call(centre, phone, agent_media)
         desk = centre.client(token("agent", "ann"))
         try:
-            await eventually(call_in_state(centre, "connected"))
-            call_id = (await live_calls(centre))[0]["id"]
+            call_id = await connected_call_id(centre)
             assert (await desk.post(f"/v1/calls/{call_id}/hangup")).status_code == 200
             caller.respond(await caller.incoming("BYE"), 200)
             phone.respond(await phone.incoming("BYE"), 200)

@@ -23,4 +23,3 @@ async def test_a_loop_held_for_thirty_ms_is_observed_as_that_much_lag() -> None:
         await asyncio.sleep(0.001)
     watching.cancel()
     assert max(lags) >= 0.02  # the wake-up due during the hold came at least 20 ms late
-    assert min(lags) >= 0.0
